@@ -1,0 +1,115 @@
+"""The command line: parse, call one keyword-only function, map errors to an exit status.
+
+No logic lives here. Heavy modules are imported inside the handlers so that
+`labkit --help` and `labkit list` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+from labkit import __version__
+from labkit.errors import ExitStatus, LabkitError
+from labkit.ui import UI
+
+GRADE_FORMATS = ("text", "json", "junit", "gradescope", "markdown", "html")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="labkit", description="Hands-on MLOps take-home labs, graded by behaviour.",
+        epilog="Start here: labkit list, then labkit start <lab>.",
+    )
+    parser.add_argument("--version", action="version", version=f"labkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help_text: str, handler: str, json_flag: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="print one JSON document for machines")
+        return p
+
+    command("list", "the catalog: id, title, minutes, skills, runtimes", "views:show_list")
+    command("doctor", "what this machine has for each runtime, and how to fix what is missing", "views:show_doctor")
+
+    p = command("start", "provision a lab's services, render the workspace, print the brief", "views:show_start")
+    p.add_argument("lab", help="lab id (see `labkit list`)")
+    p.add_argument("--runtime", choices=("auto", "local", "kind"), default="auto")
+    p.add_argument("--seed", type=int, help="which variant and data (default: random; printed)")
+    p.add_argument("--workspace", type=Path, help="where your files go (default: ./<lab>)")
+    p.add_argument("--force", action="store_true", help="start over: back the old workspace up, render afresh")
+
+    command("status", "what runs, where, and for how long", "views:show_status")
+
+    p = command("grade", "run the visible checks (a self-check); --hidden runs all of them", "views:show_grade",
+                json_flag=False)
+    p.add_argument("--hidden", action="store_true", help="also run hidden checks (reviewers, lab authors)")
+    p.add_argument("--format", choices=GRADE_FORMATS, default="text", dest="fmt")
+    p.add_argument("--out", type=Path, help="write the report to this file (or folder) instead of stdout")
+    p.add_argument("--timeout", type=float, help="seconds before the grader gives up (default: the lab's)")
+
+    p = command("solve", "apply the reference solution to the workspace (authors, CI, previews)", "views:show_solve")
+    p.add_argument("--force", action="store_true", help="overwrite your changes (they are backed up first)")
+
+    p = command("submit", "pack the workspace, its last grade and an integrity manifest", "views:show_submit")
+    p.add_argument("--workspace", type=Path, help="the workspace to pack (default: the running lab's)")
+    p.add_argument("--out", type=Path, help="archive path (default: next to the workspace)")
+    p.add_argument("--no-grade", action="store_true", help="do not run the visible checks before packing")
+
+    command("stop", "stop the lab's services; your workspace and data stay", "views:show_stop")
+    p = command("reset", "tear the lab down completely so the next start is fresh", "views:show_reset")
+    p.add_argument("--force", action="store_true", help="also when you changed files (moved to a backup first)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    ui = UI(json_mode=getattr(args, "json", False))
+    try:
+        return int(_handler(args.handler)(args, ui))
+    except LabkitError as exc:
+        return _report_error(ui, exc.status, str(exc))
+    except BrokenPipeError:  # `labkit ... | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return int(ExitStatus.OK)
+    except KeyboardInterrupt:
+        return _report_error(ui, ExitStatus.INTERRUPTED, "interrupted; anything half-started was stopped")
+    except Exception as exc:  # noqa: BLE001 - a bug in labkit: say so, keep the traceback in a file
+        crash = _save_crash_report()
+        return _report_error(ui, ExitStatus.INTERNAL,
+                             f"labkit hit an internal error: {exc!r}\n  details: {crash}\n  please report it with that file")
+
+
+def _handler(spec: str):  # noqa: ANN202
+    module, func = spec.split(":")
+    return getattr(__import__(f"labkit.{module}", fromlist=[func]), func)
+
+
+def _report_error(ui: UI, status: ExitStatus, message: str) -> int:
+    if ui.json_mode:
+        ui.emit_json({"error": message, "status": int(status), "status_name": status.name.lower()})
+    print(f"labkit: error: {message}", file=sys.stderr)
+    return int(status)
+
+
+def _save_crash_report() -> Path:
+    from labkit.paths import labkit_home
+
+    path = labkit_home() / "crash" / f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.txt"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(traceback.format_exc())
+    except OSError:
+        return Path("(could not write a crash report)")
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())

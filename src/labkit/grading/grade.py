@@ -1,0 +1,64 @@
+"""`labkit grade`: run the checks against the running lab and always write the report.
+
+Whatever happens inside — a crashed engine, a missing service, a bug in labkit —
+the caller gets a GradeResult and a report on disk; the failure is in the report.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from labkit import __version__
+from labkit.catalog import load_lab
+from labkit.grading.reports import default_filename, render
+from labkit.grading.results import GradeResult
+from labkit.grading.runner import run_checks
+from labkit.lifecycle import require_session
+from labkit.session import Session, write_json_atomic
+from labkit.ui import UI
+from labkit.workspace import META_DIR
+
+LAST_GRADE = "last-grade.json"
+
+
+@dataclass
+class GradeOutcome:
+    result: GradeResult
+    record_path: Path  # the JSON record labkit keeps of every grade
+    report_path: Path | None  # --out, when given
+
+
+def grade_lab(*, hidden: bool, fmt: str, out: Path | None, ui: UI, timeout_s: float | None = None) -> GradeOutcome:
+    session = require_session()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+    grade_dir = session.state_path / "grades" / f"{stamp}-{'hidden' if hidden else 'visible'}"
+    with ui.step(f"grading {session.lab_id} ({'all checks' if hidden else 'visible checks'})"):
+        result = _grade_safely(session, hidden, grade_dir, timeout_s)
+    record = grade_dir / "grade.json"
+    write_json_atomic(record, result.to_dict())
+    if not hidden:
+        # The candidate's own copy (submit packs it); hidden results never enter the workspace.
+        write_json_atomic(session.workspace_path / META_DIR / LAST_GRADE, result.to_dict())
+    report_path = None
+    if out is not None:
+        report_path = out / default_filename(fmt) if out.is_dir() else out
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        report_path.write_text(render(result, fmt))
+    return GradeOutcome(result, record, report_path)
+
+
+def _grade_safely(session: Session, hidden: bool, grade_dir: Path, timeout_s: float | None) -> GradeResult:
+    try:
+        lab = load_lab(session.lab_id)
+        return run_checks(
+            lab, workspace=session.workspace_path, seed=session.seed, state_dir=session.state_path,
+            services=session.service_urls(), hidden=hidden, grade_dir=grade_dir, timeout_s=timeout_s,
+        )
+    except Exception as exc:  # noqa: BLE001 - a grade must always produce a report
+        return GradeResult(
+            lab_id=session.lab_id, seed=session.seed, hidden=hidden, labkit_version=__version__,
+            engine_error=f"labkit failed while grading: {exc!r}\n{traceback.format_exc(limit=5)}",
+        )

@@ -1,0 +1,257 @@
+"""The pytest plugin labkit grades with (``-p labkit.grading.plugin``).
+
+It reads the grade's context from $LABKIT_GRADE_CONTEXT, gives checks their fixtures,
+and streams one JSON line per finished check to the results file, so that a grader
+killed half-way still leaves every result it reached.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from labkit.grading import InfraError
+from labkit.grading.results import Status, Visibility
+
+CONTEXT_ENV = "LABKIT_GRADE_CONTEXT"
+OUTPUT_LIMIT = 4000
+
+
+@dataclass(frozen=True)
+class GradeContext:
+    lab_id: str
+    seed: int
+    lab_dir: Path
+    workspace: Path
+    state_dir: Path
+    services: dict[str, str]
+    hidden: bool
+    results_path: Path
+
+    @classmethod
+    def load(cls) -> GradeContext:
+        data = json.loads(Path(os.environ[CONTEXT_ENV]).read_text())
+        return cls(
+            lab_id=data["lab_id"], seed=int(data["seed"]), lab_dir=Path(data["lab_dir"]),
+            workspace=Path(data["workspace"]), state_dir=Path(data["state_dir"]),
+            services=dict(data["services"]), hidden=bool(data["hidden"]), results_path=Path(data["results_path"]),
+        )
+
+
+@dataclass(frozen=True)
+class CheckInfo:
+    check_id: str
+    title: str
+    points: float
+    visibility: Visibility
+    feedback: str
+
+
+_CONTEXT: GradeContext | None = None
+_INFO: dict[str, CheckInfo] = {}
+_REPORTED: set[str] = set()
+
+
+def _context() -> GradeContext:
+    if _CONTEXT is None:
+        raise InfraError(f"labkit's grade context is missing (${CONTEXT_ENV} not set)")
+    return _CONTEXT
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _CONTEXT
+    config.addinivalue_line("markers", "check(points, title, feedback, visibility): a graded check")
+    if CONTEXT_ENV in os.environ:
+        _CONTEXT = GradeContext.load()
+        sys.path.insert(0, str(_CONTEXT.lab_dir))
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    ctx = _context()
+    keep, problems = [], []
+    for item in items:
+        info, problem = _check_info(item, ctx.lab_dir)
+        if problem:
+            problems.append(problem)
+            continue
+        if info.visibility is Visibility.HIDDEN and not ctx.hidden:
+            continue
+        _INFO[item.nodeid] = info
+        keep.append(item)
+    if problems:
+        raise pytest.UsageError("lab checks are malformed:\n" + "\n".join(problems))
+    items[:] = keep
+    _write({"event": "collected", "checks": [_info_dict(i) for i in _INFO.values()]})
+
+
+def _check_info(item: pytest.Item, lab_dir: Path) -> tuple[CheckInfo, str]:
+    marker = item.get_closest_marker("check")
+    path = Path(str(item.path))
+    try:
+        rel = path.relative_to(lab_dir / "checks")
+    except ValueError:
+        rel = path
+    check_id = f"{rel.as_posix()}::{item.name}"
+    if marker is None:
+        return None, f"{check_id}: has no @pytest.mark.check(points=...) marker"  # type: ignore[return-value]
+    in_hidden_folder = rel.parts[0] == "hidden"
+    visibility = Visibility.HIDDEN if in_hidden_folder else Visibility.VISIBLE
+    declared = marker.kwargs.get("visibility")
+    if declared is not None and declared != visibility.value:
+        return None, f"{check_id}: declares visibility={declared!r} but lives in the {visibility.value} folder"  # type: ignore[return-value]
+    points = marker.kwargs.get("points")
+    if not isinstance(points, (int, float)) or points <= 0:
+        return None, f"{check_id}: points must be a positive number, got {points!r}"  # type: ignore[return-value]
+    title = marker.kwargs.get("title") or item.name.removeprefix("test_").replace("_", " ")
+    return CheckInfo(check_id, title, float(points), visibility, marker.kwargs.get("feedback", "")), ""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    info = _INFO.get(item.nodeid)
+    if info is None or item.nodeid in _REPORTED:
+        return
+    status, output = _classify(report, call)
+    if status is None:
+        return  # a passing setup: wait for the call phase
+    _REPORTED.add(item.nodeid)
+    _write({
+        "event": "result", **_info_dict(info), "status": status.value,
+        "output": output[:OUTPUT_LIMIT], "duration_s": round(_SETUP_S.pop(item.nodeid, 0.0) + report.duration, 3),
+    })
+
+
+_SETUP_S: dict[str, float] = {}  # setup time of checks whose call phase is still to come
+
+
+def _classify(report: pytest.TestReport, call: pytest.CallInfo) -> tuple[Status | None, str]:
+    """pass/fail/error from one phase's report. Setup failures and InfraError are the
+    platform's (error); anything else raised by the check is the candidate's (fail)."""
+    if report.when == "setup":
+        if report.passed:
+            _SETUP_S[report.nodeid] = report.duration
+            return None, ""
+        if report.skipped:
+            return Status.ERROR, f"check was skipped: {_short(call)}"
+        return Status.ERROR, f"could not set up the check: {_short(call)}"
+    if report.when == "call":
+        if report.passed:
+            return Status.PASS, ""
+        if report.skipped:
+            return Status.ERROR, f"check was skipped: {_short(call)}"
+        if call.excinfo is not None and call.excinfo.errisinstance(InfraError):
+            return Status.ERROR, _short(call)
+        return Status.FAIL, _short(call)
+    return None, ""  # teardown problems are ignored: the verdict was already given
+
+
+def _short(call: pytest.CallInfo) -> str:
+    if call.excinfo is None:
+        return ""
+    text = call.excinfo.exconly()
+    for prefix in ("AssertionError: ", "labkit.grading.InfraError: "):
+        text = text.removeprefix(prefix)
+    # pytest's assertion rewriting appends "assert <expr>" lines; keep the author's message.
+    return text.split("\nassert ")[0].strip()
+
+
+def _info_dict(info: CheckInfo) -> dict[str, Any]:
+    return {"check_id": info.check_id, "title": info.title, "points": info.points,
+            "visibility": info.visibility.value, "feedback": info.feedback}
+
+
+def _write(record: dict[str, Any]) -> None:
+    with open(_context().results_path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+        handle.flush()
+
+
+# ---- fixtures handed to checks ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def grade_context() -> GradeContext:
+    return _context()
+
+
+@pytest.fixture(scope="session")
+def workspace(grade_context: GradeContext) -> Path:
+    return grade_context.workspace
+
+
+@pytest.fixture(scope="session")
+def seed(grade_context: GradeContext) -> int:
+    return grade_context.seed
+
+
+@pytest.fixture(scope="session")
+def lab_dir(grade_context: GradeContext) -> Path:
+    return grade_context.lab_dir
+
+
+@pytest.fixture(scope="session")
+def state_dir(grade_context: GradeContext) -> Path:
+    return grade_context.state_dir
+
+
+@pytest.fixture(scope="session")
+def services(grade_context: GradeContext) -> dict[str, str]:
+    return grade_context.services
+
+
+def _service(grade_context: GradeContext, name: str, health_path: str) -> str:
+    from labkit.runtimes.local import http_ok
+
+    url = grade_context.services.get(name)
+    if url is None:
+        raise InfraError(f"this lab runs no {name} service")
+    if not http_ok(url + health_path, timeout=10):
+        raise InfraError(f"{name} at {url} is not answering; restart the lab with `labkit start`")
+    return url
+
+
+@pytest.fixture(scope="session")
+def mlflow_tracking_uri(grade_context: GradeContext) -> str:
+    return _service(grade_context, "mlflow", "/health")
+
+
+@pytest.fixture(scope="session")
+def mlflow_client(mlflow_tracking_uri: str) -> Any:
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_tracking_uri)
+    return mlflow.MlflowClient(tracking_uri=mlflow_tracking_uri)
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url(grade_context: GradeContext) -> str:
+    return _service(grade_context, "prefect", "/api/health") + "/api"
+
+
+@pytest.fixture(scope="session")
+def run_in_workspace(grade_context: GradeContext) -> Any:
+    """Run the candidate's code as a candidate would, with the services in its env.
+
+    Returns a callable; a timeout is the candidate's (their code hung), so it is
+    reported through ``timed_out`` rather than raised.
+    """
+    from labkit.proc import DEFAULT_RUNNER
+    from labkit.provisioning import service_env
+
+    base_env = {**os.environ, **service_env(grade_context.services)}
+    base_env.pop(CONTEXT_ENV, None)
+
+    def run(argv: list[str], *, timeout: float = 120, env: dict[str, str] | None = None) -> Any:
+        argv = [sys.executable if i == 0 and a == "python" else a for i, a in enumerate(argv)]
+        return DEFAULT_RUNNER.run(argv, timeout=timeout, cwd=grade_context.workspace,
+                                  env={**base_env, **(env or {})}, check=False)
+
+    return run

@@ -1,0 +1,272 @@
+"""start, stop, status, reset, solve: the lab's life on this machine.
+
+Start is a short sequence of idempotent steps sharing one context; if any step
+fails or the user presses Ctrl-C, everything started so far is stopped and no
+session is left that points at nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from labkit import __version__
+from labkit.catalog import Lab, load_lab
+from labkit.errors import NotFoundError, UserError, WorkspaceConflict
+from labkit.paths import state_dir_for
+from labkit.provisioning import run_provision, service_env
+from labkit.runtimes import choose_runtime, get_runtime
+from labkit.runtimes.base import Runtime, RuntimeContext
+from labkit.session import Session, clear_session, load_session, save_session, write_json_atomic
+from labkit.ui import UI
+from labkit.workspace import (
+    META_DIR,
+    Manifest,
+    backup,
+    changes_since_render,
+    check_can_render,
+    copy_backup,
+    finish_render,
+    overlay_solution,
+    render_starter,
+    solution_conflicts,
+)
+
+PROVISIONED_MARKER = "provisioned.json"
+
+
+@dataclass
+class StartOutcome:
+    session: Session
+    lab: Lab
+    already_running: bool = False
+    workspace_action: str = ""  # new | reuse | replace
+    backup_path: str = ""
+    restarted: list[str] = field(default_factory=list)
+
+
+def start_lab(
+    *, lab_id: str, runtime: str = "auto", seed: int | None = None, workspace: Path | None = None,
+    force: bool = False, ui: UI,
+) -> StartOutcome:
+    lab = load_lab(lab_id)
+    current = load_session()
+    if current is not None and current.lab_id != lab.id:
+        raise UserError(
+            f"{current.lab_id} is running (workspace {current.workspace}); one lab runs at a time",
+            hint="`labkit stop` first (your workspace is kept)",
+        )
+    if current is not None and not force:
+        _check_same_lab(current, seed, workspace)
+        return _resume(current, lab, ui)
+
+    workspace = (workspace or Path.cwd() / lab.id).resolve()
+    seed = _resolve_seed(seed, workspace, lab)
+    chosen = choose_runtime(runtime, list(lab.spec.runtimes))
+    action = check_can_render(workspace, lab, seed, force=force)
+    if current is not None:  # --force on a running lab: start over from nothing
+        stop_lab(ui=ui)
+
+    state_dir = state_dir_for(lab.id, seed)
+    if action != "reuse" and state_dir.exists():
+        shutil.rmtree(state_dir)  # a fresh workspace gets a fresh MLflow store, not the old runs
+    ctx = RuntimeContext(state_dir=state_dir, progress=ui.note)
+    session = Session(
+        lab_id=lab.id, seed=seed, runtime=chosen.name, workspace=str(workspace), state_dir=str(state_dir),
+        started_at=_now(), labkit_version=__version__,
+    )
+    staging: Path | None = None
+    try:
+        _start_services(chosen, ctx, lab.spec.services, session, ui)
+        outcome = StartOutcome(session=session, lab=lab, workspace_action=action)
+        if action != "reuse" or not (state_dir / PROVISIONED_MARKER).exists():
+            staging = Path(tempfile.mkdtemp(prefix=f".{workspace.name}.staging-", dir=_ensure_parent(workspace)))
+            _provision(lab, seed, staging, session, ui)
+            if action == "replace":
+                outcome.backup_path = str(backup(workspace))
+            if action in ("new", "replace"):
+                if workspace.exists():
+                    workspace.rmdir()  # empty, checked by check_can_render
+                staging.rename(workspace)
+                staging = None
+        write_service_env(workspace, session)
+        save_session(session)
+        return outcome
+    except BaseException:
+        ui.note("start did not finish; stopping what it started")
+        _stop_services(chosen, ctx, session, ui)
+        clear_session()
+        raise
+    finally:
+        if staging is not None and staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def stop_lab(*, ui: UI) -> Session | None:
+    """Stop every service of the running lab. The workspace and the lab's data stay."""
+    session = load_session()
+    if session is None:
+        return None
+    runtime = get_runtime(session.runtime)
+    _stop_services(runtime, RuntimeContext(state_dir=session.state_path, progress=ui.note), session, ui)
+    clear_session()
+    return session
+
+
+def lab_status() -> tuple[Session | None, dict[str, bool]]:
+    session = load_session()
+    if session is None:
+        return None, {}
+    runtime = get_runtime(session.runtime)
+    return session, {name: runtime.healthy(info) for name, info in session.services.items()}
+
+
+@dataclass
+class ResetOutcome:
+    lab_id: str
+    workspace: str
+    backup_path: str
+    removed_state: bool
+
+
+def reset_lab(*, force: bool = False, ui: UI) -> ResetOutcome:
+    """Tear the lab down completely, so the next start renders it fresh.
+
+    The workspace is deleted only when it holds nothing the candidate wrote; with
+    candidate changes it takes --force, and even then it is moved to a backup.
+    """
+    session = require_session()
+    workspace = session.workspace_path
+    manifest = Manifest.read(workspace) if workspace.exists() else None
+    changes = changes_since_render(workspace, manifest) if manifest else None
+    if workspace.exists() and (changes is None or changes.any) and not force:
+        detail = changes.summary() if changes else "it has no labkit manifest"
+        raise WorkspaceConflict(
+            f"reset would discard your work in {workspace}: {detail}",
+            hint="pass --force to move the workspace to a backup folder first (nothing is deleted)",
+        )
+    stop_lab(ui=ui)
+    backup_path = ""
+    if workspace.exists():
+        if changes is not None and not changes.any:
+            shutil.rmtree(workspace)
+        else:
+            backup_path = str(backup(workspace))
+    removed = session.state_path.exists()
+    shutil.rmtree(session.state_path, ignore_errors=True)
+    return ResetOutcome(session.lab_id, str(workspace), backup_path, removed)
+
+
+@dataclass
+class SolveOutcome:
+    written: list[str]
+    backup_path: str
+
+
+def solve_lab(*, force: bool = False) -> SolveOutcome:
+    """Overlay the reference solution. For authors, CI and reviewers previewing a lab."""
+    session = require_session()
+    lab = load_lab(session.lab_id)
+    conflicts = solution_conflicts(lab, session.workspace_path)
+    backup_path = ""
+    if conflicts:
+        if not force:
+            raise WorkspaceConflict(
+                f"the solution would overwrite files you changed: {', '.join(conflicts)}",
+                hint="pass --force to copy the workspace to a backup folder first",
+            )
+        backup_path = str(copy_backup(session.workspace_path))
+    return SolveOutcome(overlay_solution(lab, session.workspace_path), backup_path)
+
+
+def require_session() -> Session:
+    session = load_session()
+    if session is None:
+        raise NotFoundError("no lab is running", hint="start one with `labkit start <lab>` (see `labkit list`)")
+    return session
+
+
+def write_service_env(workspace: Path, session: Session) -> None:
+    """`.labkit/env` in the workspace: `source .labkit/env` gives the candidate's shell the URLs."""
+    lines = [f"export {k}={v}" for k, v in service_env(session.service_urls()).items()]
+    env_file = workspace / META_DIR / "env"
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.write_text("# written by labkit start; source it: . .labkit/env\n" + "\n".join(lines) + "\n")
+
+
+def _resume(session: Session, lab: Lab, ui: UI) -> StartOutcome:
+    """start on a running lab: the same lab, with any dead service restarted."""
+    runtime = get_runtime(session.runtime)
+    ctx = RuntimeContext(state_dir=session.state_path, progress=ui.note)
+    outcome = StartOutcome(session=session, lab=lab, already_running=True, workspace_action="reuse")
+    for name, info in list(session.services.items()):
+        if runtime.healthy(info):
+            continue
+        runtime.stop_service(ctx, info)
+        with ui.step(f"restarting {name} (it was not answering)"):
+            session.services[name] = runtime.start_service(ctx, name)
+        outcome.restarted.append(name)
+        save_session(session)
+    if outcome.restarted:
+        write_service_env(session.workspace_path, session)
+    return outcome
+
+
+def _check_same_lab(session: Session, seed: int | None, workspace: Path | None) -> None:
+    if seed is not None and seed != session.seed:
+        raise UserError(
+            f"{session.lab_id} is running with seed {session.seed}, not {seed}",
+            hint="`labkit stop` first, or --force to start over (your workspace is backed up)",
+        )
+    if workspace is not None and workspace.resolve() != session.workspace_path:
+        raise UserError(
+            f"{session.lab_id} is running with workspace {session.workspace}",
+            hint="`labkit stop` first to use another workspace",
+        )
+
+
+def _resolve_seed(seed: int | None, workspace: Path, lab: Lab) -> int:
+    if seed is not None:
+        if seed < 0:
+            raise UserError("--seed must be a non-negative integer")
+        return seed
+    manifest = Manifest.read(workspace) if workspace.is_dir() else None
+    if manifest is not None and manifest.lab_id == lab.id:
+        return manifest.seed  # restarting a lab after `labkit stop`
+    return secrets.randbelow(1_000_000)
+
+
+def _start_services(runtime: Runtime, ctx: RuntimeContext, names: list[str], session: Session, ui: UI) -> None:
+    for name in names:
+        with ui.step(f"starting {name} ({runtime.name} runtime)"):
+            session.services[name] = runtime.start_service(ctx, name)
+        save_session(session)  # a labkit killed mid-start still leaves a stoppable session
+
+
+def _stop_services(runtime: Runtime, ctx: RuntimeContext, session: Session, ui: UI) -> None:
+    for name, info in reversed(list(session.services.items())):
+        with ui.step(f"stopping {name}"):
+            runtime.stop_service(ctx, info)
+
+
+def _provision(lab: Lab, seed: int, staging: Path, session: Session, ui: UI) -> None:
+    variant = render_starter(lab, seed, staging)
+    if lab.spec.provision:
+        with ui.step(f"provisioning {lab.id} (seed {seed})"):
+            run_provision(lab, workspace=staging, seed=seed, state_dir=session.state_path,
+                          services=session.service_urls())
+    finish_render(lab, seed, variant, staging)
+    write_json_atomic(session.state_path / PROVISIONED_MARKER, {"seed": seed, "at": _now()})
+
+
+def _ensure_parent(workspace: Path) -> Path:
+    workspace.parent.mkdir(parents=True, exist_ok=True)
+    return workspace.parent
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

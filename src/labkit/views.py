@@ -1,0 +1,199 @@
+"""Command handlers: call the one function that does the work, then show its answer
+to a person (text) or a machine (--json). Returns the exit status."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import datetime, timezone
+
+from labkit.errors import ExitStatus
+from labkit.ui import UI
+
+Args = argparse.Namespace
+
+
+def show_list(args: Args, ui: UI) -> int:
+    from labkit.catalog import load_all
+
+    labs, broken = load_all()
+    if ui.json_mode:
+        ui.emit_json({
+            "labs": [{"id": lab.id, "title": lab.spec.title, "minutes": lab.spec.minutes,
+                      "difficulty": lab.spec.difficulty, "skills": lab.spec.skills,
+                      "runtimes": lab.spec.runtimes, "services": lab.spec.services} for lab in labs],
+            "invalid": {lab_id: str(exc) for lab_id, exc in broken.items()},
+        })
+    else:
+        width = max([len(lab.id) for lab in labs] + [4])
+        ui.result(f"{'LAB':<{width}}  MIN  RUNTIMES    TITLE")
+        for lab in labs:
+            ui.result(f"{lab.id:<{width}}  {lab.spec.minutes:>3}  {','.join(lab.spec.runtimes):<10}  {lab.spec.title}")
+            if lab.spec.skills:
+                ui.result(f"{'':<{width}}       skills: {', '.join(lab.spec.skills)}")
+        for lab_id, exc in broken.items():
+            ui.note(f"skipped invalid lab {lab_id}: {exc}")
+    return ExitStatus.OK if labs or not broken else ExitStatus.SPEC_INVALID
+
+
+def show_doctor(args: Args, ui: UI) -> int:
+    from labkit.doctor import diagnose, local_ready
+
+    findings = diagnose()
+    ready = local_ready(findings)
+    if ui.json_mode:
+        ui.emit_json({"local_runtime_ready": ready, "findings": [f.to_dict() for f in findings]})
+    else:
+        marks = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
+        for f in findings:
+            ui.result(f"[{marks[f.level]}] {f.name:<14} {f.detail}" + (f"\n{'':>21}fix: {f.fix}" if f.fix else ""))
+        ui.result("\nlocal runtime: " + ("ready" if ready else "NOT ready (see FAIL lines)"))
+    return ExitStatus.OK if ready else ExitStatus.RUNTIME_UNAVAILABLE
+
+
+def show_start(args: Args, ui: UI) -> int:
+    from labkit.lifecycle import start_lab
+
+    outcome = start_lab(lab_id=args.lab, runtime=args.runtime, seed=args.seed, workspace=args.workspace,
+                        force=args.force, ui=ui)
+    session = outcome.session
+    if ui.json_mode:
+        ui.emit_json({**_session_json(session), "already_running": outcome.already_running,
+                      "workspace_action": outcome.workspace_action, "backup": outcome.backup_path,
+                      "restarted": outcome.restarted})
+        return ExitStatus.OK
+    if outcome.already_running:
+        restarted = f" (restarted: {', '.join(outcome.restarted)})" if outcome.restarted else ""
+        ui.result(f"{session.lab_id} is already running{restarted}.")
+    else:
+        brief = session.workspace_path / "BRIEF.md"
+        if brief.exists():
+            ui.result(brief.read_text())
+    if outcome.backup_path:
+        ui.result(f"your previous workspace was moved to {outcome.backup_path}")
+    ui.result(_session_text(session))
+    ui.result(f"\nnext: cd {session.workspace} && . .labkit/env   then work, and self-check with `labkit grade`")
+    return ExitStatus.OK
+
+
+def show_status(args: Args, ui: UI) -> int:
+    from labkit.lifecycle import lab_status
+
+    session, health = lab_status()
+    if session is None:
+        if ui.json_mode:
+            ui.emit_json({"running": False})
+        else:
+            ui.result("no lab is running (start one with `labkit start <lab>`)")
+        return ExitStatus.OK
+    if ui.json_mode:
+        data = _session_json(session)
+        for name, ok in health.items():
+            data["services"][name]["healthy"] = ok
+        ui.emit_json({"running": True, "uptime_s": round(_uptime(session.started_at)), **data})
+    else:
+        ui.result(_session_text(session, health))
+        ui.result(f"up for {_duration(_uptime(session.started_at))}")
+    return ExitStatus.OK if all(health.values()) else ExitStatus.SERVICE_FAILED
+
+
+def show_grade(args: Args, ui: UI) -> int:
+    from labkit.grading.grade import grade_lab
+    from labkit.grading.reports import render
+
+    outcome = grade_lab(hidden=args.hidden, fmt=args.fmt, out=args.out, ui=ui, timeout_s=args.timeout)
+    result = outcome.result
+    if outcome.report_path is not None:
+        ui.note(f"report written to {outcome.report_path}")
+        print(render(result, "text", color=ui.interactive), file=ui.err if args.fmt != "text" else ui.out)
+    else:
+        print(render(result, args.fmt, color=ui.interactive and args.fmt == "text"), file=ui.out)
+    ui.note(f"grade record: {outcome.record_path}")
+    if not result.complete:
+        return ExitStatus.GRADE_INCOMPLETE
+    return ExitStatus.OK if result.full_marks else ExitStatus.CHECKS_FAILED
+
+
+def show_solve(args: Args, ui: UI) -> int:
+    from labkit.lifecycle import solve_lab
+
+    outcome = solve_lab(force=args.force)
+    if ui.json_mode:
+        ui.emit_json({"written": outcome.written, "backup": outcome.backup_path})
+    else:
+        if outcome.backup_path:
+            ui.result(f"your workspace was copied to {outcome.backup_path} first")
+        ui.result(f"applied the reference solution: {', '.join(outcome.written)}")
+    return ExitStatus.OK
+
+
+def show_submit(args: Args, ui: UI) -> int:
+    from labkit.bundles.submit import build_submission
+    from labkit.session import load_session
+
+    session = load_session()
+    workspace = args.workspace or (session.workspace_path if session else None)
+    if workspace is None:
+        from labkit.errors import NotFoundError
+
+        raise NotFoundError("no lab is running and no --workspace was given", hint="labkit submit --workspace DIR")
+    if not args.no_grade and session is not None and session.workspace_path == workspace.resolve():
+        from labkit.grading.grade import grade_lab
+
+        grade_lab(hidden=False, fmt="json", out=None, ui=ui)
+    path, record = build_submission(workspace=workspace.resolve(), out=args.out)
+    if ui.json_mode:
+        ui.emit_json({"archive": str(path), **record})
+    else:
+        ui.result(f"submission written to {path}")
+        for flag in record["integrity"]["flags"]:
+            ui.result(f"  note for reviewers: {flag}")
+    return ExitStatus.OK
+
+
+def show_stop(args: Args, ui: UI) -> int:
+    from labkit.lifecycle import stop_lab
+
+    session = stop_lab(ui=ui)
+    if ui.json_mode:
+        ui.emit_json({"stopped": session is not None, "lab": session.lab_id if session else None})
+    elif session is None:
+        ui.result("nothing is running")
+    else:
+        ui.result(f"stopped {session.lab_id}; your workspace is kept at {session.workspace}")
+    return ExitStatus.OK
+
+
+def show_reset(args: Args, ui: UI) -> int:
+    from labkit.lifecycle import reset_lab
+
+    outcome = reset_lab(force=args.force, ui=ui)
+    if ui.json_mode:
+        ui.emit_json(outcome.__dict__)
+    else:
+        kept = f"; your files are in {outcome.backup_path}" if outcome.backup_path else ""
+        ui.result(f"reset {outcome.lab_id}: services stopped, lab data removed{kept}")
+    return ExitStatus.OK
+
+
+def _session_json(session) -> dict:  # noqa: ANN001
+    data = session.to_dict()
+    data["services"] = {name: {"url": s.url, "pid": s.pid, "log": s.log_path} for name, s in session.services.items()}
+    return data
+
+
+def _session_text(session, health: dict[str, bool] | None = None) -> str:  # noqa: ANN001
+    lines = [f"lab:       {session.lab_id} (seed {session.seed}, {session.runtime} runtime)",
+             f"workspace: {session.workspace}"]
+    for name, info in session.services.items():
+        state = "" if health is None else ("  healthy" if health.get(name) else "  NOT ANSWERING")
+        lines.append(f"{name + ':':<10} {info.url}{state}")
+    return "\n".join(lines)
+
+
+def _uptime(started_at: str) -> float:
+    return (datetime.now(timezone.utc) - datetime.fromisoformat(started_at)).total_seconds()
+
+
+def _duration(seconds: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(max(seconds, 0)))

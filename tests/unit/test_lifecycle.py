@@ -1,0 +1,141 @@
+"""start/stop/reset/solve on the service-less test lab, and on fake services for the
+failure paths (a runtime that fails or is interrupted half-way)."""
+
+import json
+
+import pytest
+
+from labkit import lifecycle
+from labkit.catalog import load_lab
+from labkit.errors import LabkitError, UserError, WorkspaceConflict
+from labkit.runtimes.base import Runtime
+from labkit.session import ServiceInfo, load_session
+from labkit.ui import UI
+
+
+@pytest.fixture
+def ui():
+    return UI()
+
+
+def test_start_renders_seeded_data_and_a_second_start_reuses_the_lab(labkit_home, tmp_path, ui):
+    first = lifecycle.start_lab(lab_id="adder", seed=11, workspace=tmp_path / "ws", ui=ui)
+    numbers = (tmp_path / "ws" / "data" / "numbers.txt").read_text()
+    assert first.workspace_action == "new" and not first.already_running
+    again = lifecycle.start_lab(lab_id="adder", ui=ui)
+    assert again.already_running and again.session.seed == 11
+    assert (tmp_path / "ws" / "data" / "numbers.txt").read_text() == numbers
+    with pytest.raises(UserError, match="seed 11, not 12"):
+        lifecycle.start_lab(lab_id="adder", seed=12, ui=ui)
+
+
+def test_stop_keeps_the_work_and_start_resumes_it(labkit_home, tmp_path, ui):
+    lifecycle.start_lab(lab_id="adder", seed=3, workspace=tmp_path / "ws", ui=ui)
+    (tmp_path / "ws" / "adder.py").write_text("print('my fix')\n")
+    assert lifecycle.stop_lab(ui=ui) is not None
+    assert lifecycle.stop_lab(ui=ui) is None  # nothing running: a no-op
+    outcome = lifecycle.start_lab(lab_id="adder", workspace=tmp_path / "ws", ui=ui)
+    assert outcome.workspace_action == "reuse" and outcome.session.seed == 3  # seed read from the workspace
+    assert (tmp_path / "ws" / "adder.py").read_text() == "print('my fix')\n"
+
+
+def test_force_start_backs_up_before_rendering_afresh(labkit_home, tmp_path, ui):
+    lifecycle.start_lab(lab_id="adder", seed=3, workspace=tmp_path / "ws", ui=ui)
+    (tmp_path / "ws" / "adder.py").write_text("print('my fix')\n")
+    outcome = lifecycle.start_lab(lab_id="adder", seed=5, workspace=tmp_path / "ws", force=True, ui=ui)
+    assert outcome.backup_path
+    assert (tmp_path / outcome.backup_path / "adder.py").read_text() == "print('my fix')\n"
+    assert "my fix" not in (tmp_path / "ws" / "adder.py").read_text()
+
+
+def test_reset_refuses_to_drop_changes_without_force(labkit_home, tmp_path, ui):
+    session = lifecycle.start_lab(lab_id="adder", seed=3, workspace=tmp_path / "ws", ui=ui).session
+    (tmp_path / "ws" / "adder.py").write_text("print('my fix')\n")
+    with pytest.raises(WorkspaceConflict, match="modified adder.py"):
+        lifecycle.reset_lab(ui=ui)
+    assert load_session() is not None  # nothing was stopped either
+    outcome = lifecycle.reset_lab(force=True, ui=ui)
+    assert "my fix" in (tmp_path / outcome.backup_path / "adder.py").read_text()
+    assert not session.state_path.exists() and load_session() is None
+
+
+def test_solve_refuses_to_overwrite_changes_without_force(labkit_home, tmp_path, ui):
+    lifecycle.start_lab(lab_id="adder", seed=3, workspace=tmp_path / "ws", ui=ui)
+    (tmp_path / "ws" / "adder.py").write_text("print('mine')\n")
+    with pytest.raises(WorkspaceConflict, match="adder.py"):
+        lifecycle.solve_lab()
+    outcome = lifecycle.solve_lab(force=True)
+    assert "mine" in (tmp_path / outcome.backup_path / "adder.py").read_text()
+    assert "+" in (tmp_path / "ws" / "adder.py").read_text()
+
+
+class FakeRuntime(Runtime):
+    """Services that 'start' instantly; one of them can be made to fail."""
+
+    name = "local"
+
+    def __init__(self, fail_on: str = "", error: BaseException | None = None):
+        self.fail_on, self.error = fail_on, error
+        self.running: list[str] = []
+
+    def unavailable_reason(self):
+        return None
+
+    def start_service(self, ctx, service):
+        if service == self.fail_on:
+            raise self.error
+        self.running.append(service)
+        return ServiceInfo(service, f"http://127.0.0.1:1/{service}", 1, 99999, "", "/health")
+
+    def stop_service(self, ctx, info):
+        if info.name in self.running:
+            self.running.remove(info.name)
+
+    def healthy(self, info):
+        return info.name in self.running
+
+
+@pytest.fixture
+def two_service_lab(labkit_home, monkeypatch):
+    lab = load_lab("adder")
+    lab = type(lab)(lab.spec.model_copy(update={"services": ["mlflow", "prefect"], "provision": None}), lab.path)
+    monkeypatch.setattr(lifecycle, "load_lab", lambda _id: lab)
+    return lab
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), LabkitError("prefect did not start")])
+def test_an_interrupted_or_failed_start_leaves_nothing_running(two_service_lab, monkeypatch, tmp_path, ui, error):
+    runtime = FakeRuntime(fail_on="prefect", error=error)
+    monkeypatch.setattr(lifecycle, "choose_runtime", lambda *_: runtime)
+    with pytest.raises(type(error)):
+        lifecycle.start_lab(lab_id="adder", seed=1, workspace=tmp_path / "ws", ui=ui)
+    assert runtime.running == []  # mlflow, started first, was stopped again
+    assert load_session() is None
+    assert not (tmp_path / "ws").exists()
+    assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
+
+
+def test_a_dead_service_is_restarted_by_a_second_start(two_service_lab, monkeypatch, tmp_path, ui):
+    runtime = FakeRuntime()
+    monkeypatch.setattr(lifecycle, "choose_runtime", lambda *_: runtime)
+    monkeypatch.setattr(lifecycle, "get_runtime", lambda _name: runtime)
+    lifecycle.start_lab(lab_id="adder", seed=1, workspace=tmp_path / "ws", ui=ui)
+    runtime.running.remove("mlflow")  # it died
+    outcome = lifecycle.start_lab(lab_id="adder", ui=ui)
+    assert outcome.already_running and outcome.restarted == ["mlflow"]
+    env = (tmp_path / "ws" / ".labkit" / "env").read_text()
+    assert "MLFLOW_TRACKING_URI=http://127.0.0.1:1/mlflow" in env and "PREFECT_API_URL=" in env
+
+
+def test_a_failing_provision_hook_is_reported_and_cleaned_up(labs_copy, tmp_path, ui):
+    (labs_copy / "adder" / "support" / "provision.py").write_text("def provision(ctx):\n    raise RuntimeError('boom')\n")
+    with pytest.raises(LabkitError, match="provisioning adder failed") as info:
+        lifecycle.start_lab(lab_id="adder", seed=1, workspace=tmp_path / "ws", ui=ui)
+    assert "boom" in info.value.hint
+    assert load_session() is None and not (tmp_path / "ws").exists()
+
+
+def test_the_session_file_is_json_a_human_can_read(labkit_home, tmp_path, ui):
+    lifecycle.start_lab(lab_id="adder", seed=2, workspace=tmp_path / "ws", ui=ui)
+    data = json.loads((labkit_home / "session.json").read_text())
+    assert data["lab_id"] == "adder" and data["seed"] == 2 and data["workspace"] == str(tmp_path / "ws")
