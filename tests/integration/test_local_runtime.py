@@ -103,3 +103,33 @@ def test_a_lab_with_both_services_starts_grades_and_stops_clean(labkit_home, tmp
 
     assert cli.main(["stop"]) == 0
     assert not any(DEFAULT_RUNNER.group_alive(pid) for pid in pids)
+
+
+def test_ctrl_c_during_start_leaves_nothing_running(labkit_home, tmp_path):
+    """A real SIGINT while the second service (Prefect) is starting: exit 130, MLflow
+    (already up) is stopped again, no session and no workspace are left behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "labkit.cli", "start", "platform", "--seed", "1", "--workspace", str(tmp_path / "ws")],
+        env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    session_file = labkit_home / "session.json"
+    deadline = time.monotonic() + 120
+    while not (session_file.exists() and "mlflow" in session_file.read_text()):
+        assert proc.poll() is None and time.monotonic() < deadline, "mlflow never came up"
+        time.sleep(0.2)
+    mlflow_pid = json.loads(session_file.read_text())["services"]["mlflow"]["pid"]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == ExitStatus.INTERRUPTED, err
+    assert "Traceback" not in err
+    assert not DEFAULT_RUNNER.group_alive(mlflow_pid)
+    assert not session_file.exists() and not (tmp_path / "ws").exists()
+    leftovers = [line for line in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
+                 if str(labkit_home) in line]
+    assert leftovers == []

@@ -84,3 +84,13 @@ def test_the_solution_conflicts_only_with_the_candidates_changes(lab, tmp_path):
     assert solution_conflicts(lab, ws) == []  # already the solution: solving twice is fine
     (ws / "adder.py").write_text("print('candidate')\n")
     assert solution_conflicts(lab, ws) == ["adder.py"]
+
+
+def test_hidden_checks_and_the_solution_never_enter_the_workspace(lab, tmp_path):
+    from labkit.workspace import iter_files, sha256_file
+
+    ws = render(lab, 1, tmp_path / "ws")
+    secret = {sha256_file(p) for d in ("solution", "checks") for p in iter_files(lab.path / d)}
+    leaked = [p.relative_to(ws).as_posix() for p in iter_files(ws) if sha256_file(p) in secret]
+    assert leaked == []
+    assert not any("hidden" in p.parts or "checks" in p.parts for p in ws.rglob("*"))
