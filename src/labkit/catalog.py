@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from labkit.errors import NotFoundError
-from labkit.spec import LabSpec, load_spec
+from labkit.paths import labkit_home
+
+if TYPE_CHECKING:
+    from labkit.spec import LabSpec
 
 LABS_PATH_ENV = "LABKIT_LABS_PATH"
 
@@ -44,6 +50,8 @@ def lab_dirs(roots: list[Path] | None = None) -> dict[str, Path]:
 
 
 def load_lab(lab_id: str, roots: list[Path] | None = None) -> Lab:
+    from labkit.spec import load_spec
+
     dirs = lab_dirs(roots)
     if lab_id not in dirs:
         close = difflib.get_close_matches(lab_id, list(dirs), n=1, cutoff=0.5)
@@ -57,6 +65,8 @@ def load_lab(lab_id: str, roots: list[Path] | None = None) -> Lab:
 
 def load_all(roots: list[Path] | None = None) -> tuple[list[Lab], dict[str, Exception]]:
     """Every lab; invalid ones are returned apart so one broken lab.yaml hides no other."""
+    from labkit.spec import load_spec
+
     labs, broken = [], {}
     for lab_id, path in lab_dirs(roots).items():
         try:
@@ -64,3 +74,50 @@ def load_all(roots: list[Path] | None = None) -> tuple[list[Lab], dict[str, Exce
         except Exception as exc:  # noqa: BLE001 - reported per lab by the caller
             broken[lab_id] = exc
     return labs, broken
+
+
+SUMMARY_FIELDS = ("id", "title", "minutes", "difficulty", "skills", "runtimes", "services")
+
+
+def summaries(roots: list[Path] | None = None) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """What `labkit list` shows, from a cache of validated specs keyed by a fingerprint
+    of each lab folder. pydantic alone costs ~0.2 s to import, so the catalog answers
+    fast and validation runs only for labs that changed (or are broken)."""
+    cache_path = labkit_home() / "cache" / "catalog.json"
+    try:
+        cache = json.loads(cache_path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    fresh: dict[str, Any] = {}
+    found, invalid = [], {}
+    for lab_id, path in lab_dirs(roots).items():
+        key = f"{path.resolve()}:{_fingerprint(path)}"
+        summary = cache.get(key)
+        if summary is None:
+            from labkit.spec import load_spec
+
+            try:
+                spec = load_spec(path)
+            except Exception as exc:  # noqa: BLE001 - reported per lab by the caller
+                invalid[lab_id] = str(exc)
+                continue
+            summary = {name: getattr(spec, name) for name in SUMMARY_FIELDS}
+        fresh[key] = summary
+        found.append(summary)
+    if fresh != cache:
+        try:
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
+            cache_path.write_text(json.dumps(fresh))
+        except OSError:
+            pass  # a read-only home only costs speed
+    return found, invalid
+
+
+def _fingerprint(lab_dir: Path) -> str:
+    """lab.yaml's bytes and the folder's names two levels deep: all that validation reads."""
+    digest = hashlib.sha256((lab_dir / "lab.yaml").read_bytes())
+    for entry in sorted(os.scandir(lab_dir), key=lambda e: e.name):
+        digest.update(entry.name.encode() + b"\0")
+        if entry.is_dir():
+            digest.update("\0".join(sorted(os.listdir(entry.path))).encode() + b"\1")
+    return digest.hexdigest()

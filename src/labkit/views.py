@@ -14,26 +14,21 @@ Args = argparse.Namespace
 
 
 def show_list(args: Args, ui: UI) -> int:
-    from labkit.catalog import load_all
+    from labkit.catalog import summaries
 
-    labs, broken = load_all()
+    labs, invalid = summaries()
     if ui.json_mode:
-        ui.emit_json({
-            "labs": [{"id": lab.id, "title": lab.spec.title, "minutes": lab.spec.minutes,
-                      "difficulty": lab.spec.difficulty, "skills": lab.spec.skills,
-                      "runtimes": lab.spec.runtimes, "services": lab.spec.services} for lab in labs],
-            "invalid": {lab_id: str(exc) for lab_id, exc in broken.items()},
-        })
+        ui.emit_json({"labs": labs, "invalid": invalid})
     else:
-        width = max([len(lab.id) for lab in labs] + [4])
+        width = max([len(lab["id"]) for lab in labs] + [4])
         ui.result(f"{'LAB':<{width}}  MIN  RUNTIMES    TITLE")
         for lab in labs:
-            ui.result(f"{lab.id:<{width}}  {lab.spec.minutes:>3}  {','.join(lab.spec.runtimes):<10}  {lab.spec.title}")
-            if lab.spec.skills:
-                ui.result(f"{'':<{width}}       skills: {', '.join(lab.spec.skills)}")
-        for lab_id, exc in broken.items():
-            ui.note(f"skipped invalid lab {lab_id}: {exc}")
-    return ExitStatus.OK if labs or not broken else ExitStatus.SPEC_INVALID
+            ui.result(f"{lab['id']:<{width}}  {lab['minutes']:>3}  {','.join(lab['runtimes']):<10}  {lab['title']}")
+            if lab["skills"]:
+                ui.result(f"{'':<{width}}       skills: {', '.join(lab['skills'])}")
+        for lab_id, message in invalid.items():
+            ui.note(f"skipped invalid lab {lab_id}: {message}")
+    return ExitStatus.OK if labs or not invalid else ExitStatus.SPEC_INVALID
 
 
 def show_doctor(args: Args, ui: UI) -> int:

@@ -110,7 +110,8 @@ def test_wrong_solutions_lose_points_on_the_check_that_names_the_flaw(running, s
     for name, meta in wrongs:
         with subtests.test(wrong=name):
             running.restore(solved=True)
-            patch = running.lab.path / "wrong" / f"{name}.patch"
+            patch = next(p for p in (running.lab.path / "wrong" / f"{name}{ext}" for ext in (".patch", ".diff"))
+                         if p.exists())
             subprocess.run(["git", "apply", "--whitespace=nowarn", str(patch)], cwd=running.workspace, check=True,
                            capture_output=True, text=True)
             result = running.grade()

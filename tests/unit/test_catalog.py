@@ -31,3 +31,17 @@ def test_the_shipped_catalog_is_valid(monkeypatch):
     labs, invalid = load_all()
     assert not invalid, invalid
     assert "drift-detection" in {lab.id for lab in labs}
+
+
+def test_the_catalog_cache_follows_edits_and_never_hides_a_broken_lab(labs_copy):
+    from labkit.catalog import summaries
+
+    first, _ = summaries()
+    assert {lab["id"] for lab in first} >= {"adder"}
+    spec = labs_copy / "adder" / "lab.yaml"
+    spec.write_text(spec.read_text().replace("title: Adder", "title: Renamed adder"))
+    renamed, _ = summaries()
+    assert next(lab for lab in renamed if lab["id"] == "adder")["title"].startswith("Renamed adder")
+    (labs_copy / "adder" / "BRIEF.md").unlink()
+    listed, invalid = summaries()
+    assert "adder" not in {lab["id"] for lab in listed} and "BRIEF.md" in invalid["adder"]
