@@ -53,7 +53,6 @@ class CheckInfo:
     feedback: str
 
 
-_CONTEXT: GradeContext | None = None
 _INFO: dict[str, CheckInfo] = {}
 _REPORTED: set[str] = set()
 
@@ -64,12 +63,21 @@ def _context() -> GradeContext:
     return _CONTEXT
 
 
+def _load_context() -> GradeContext | None:
+    """At import: -p loads this plugin before the lab's conftest.py, which may import
+    the lab's own modules (``support``), so the lab folder must be on sys.path first."""
+    if CONTEXT_ENV not in os.environ:
+        return None
+    context = GradeContext.load()
+    sys.path.insert(0, str(context.lab_dir))
+    return context
+
+
+_CONTEXT = _load_context()
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    global _CONTEXT
     config.addinivalue_line("markers", "check(points, title, feedback, visibility): a graded check")
-    if CONTEXT_ENV in os.environ:
-        _CONTEXT = GradeContext.load()
-        sys.path.insert(0, str(_CONTEXT.lab_dir))
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -157,7 +165,7 @@ def _short(call: pytest.CallInfo) -> str:
     if call.excinfo is None:
         return ""
     text = call.excinfo.exconly()
-    for prefix in ("AssertionError: ", "labkit.grading.InfraError: "):
+    for prefix in ("AssertionError: ", "Failed: ", "labkit.grading.InfraError: "):
         text = text.removeprefix(prefix)
     # pytest's assertion rewriting appends "assert <expr>" lines; keep the author's message.
     return text.split("\nassert ")[0].strip()

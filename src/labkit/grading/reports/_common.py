@@ -74,10 +74,17 @@ def verdict(result: GradeResult) -> str:
     return "All visible checks passed; hidden checks have not been run."
 
 
-def brief(check: CheckResult, limit: int = 80) -> str:
-    """The first meaningful line of feedback (or output), short enough for a table cell."""
-    text = plain(check.feedback or check.output)
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+def brief(check: CheckResult, limit: int = 160) -> str:
+    """What went wrong (the check's own message: the symptom) and, after it, the
+    author's generic hint — each its first meaningful line, short enough for a cell."""
+    symptom, hint = _first_line(check.output, limit), _first_line(check.feedback, limit)
+    if symptom and hint:
+        return f"{symptom} — hint: {hint}"
+    return symptom or hint
+
+
+def _first_line(text: str, limit: int) -> str:
+    line = next((ln.strip() for ln in plain(text).splitlines() if ln.strip()), "")
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
