@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=GRADE_FORMATS, default="text", dest="fmt")
     p.add_argument("--out", type=Path, help="write the report to this file (or folder) instead of stdout")
     p.add_argument("--timeout", type=float, help="seconds before the grader gives up (default: the lab's)")
+    p.add_argument("--check", action="append", default=[], metavar="NAME",
+                   help="run only this check (its function name); repeatable; for lab authors")
 
     p = command("solve", "apply the reference solution to the workspace (authors, CI, previews)", "views:show_solve")
     p.add_argument("--force", action="store_true", help="overwrite your changes (they are backed up first)")

@@ -96,7 +96,8 @@ def show_grade(args: Args, ui: UI) -> int:
     from labkit.grading.grade import grade_lab
     from labkit.grading.reports import render
 
-    outcome = grade_lab(hidden=args.hidden, fmt=args.fmt, out=args.out, ui=ui, timeout_s=args.timeout)
+    outcome = grade_lab(hidden=args.hidden, fmt=args.fmt, out=args.out, ui=ui, timeout_s=args.timeout,
+                        select=tuple(args.check))
     result = outcome.result
     if outcome.report_path is not None:
         ui.note(f"report written to {outcome.report_path}")

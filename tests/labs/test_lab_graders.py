@@ -3,7 +3,8 @@
 For each lab in the catalog: its untouched starter scores at most the lab's
 max_starter_percent; its reference solution scores 100% in three consecutive
 grades; and every plausible-but-wrong solution kept in its wrong/ folder scores
-below 100%, failing (not erroring) the checks that name its flaw.
+below 100%, failing (not erroring) the checks that name its flaw — graded on just
+those checks, since their failure is what takes the score below 100%.
 Seeds: LABKIT_LAB_SEEDS (comma-separated), default one fixed seed per lab.
 """
 
@@ -65,8 +66,8 @@ class RunningLab:
         if solved:
             overlay_solution(self.lab, self.workspace)
 
-    def grade(self) -> GradeResult:
-        return grade_lab(hidden=True, fmt="json", out=None, ui=self.ui).result
+    def grade(self, select: tuple[str, ...] = ()) -> GradeResult:
+        return grade_lab(hidden=True, fmt="json", out=None, ui=self.ui, select=select).result
 
 
 @pytest.fixture(scope="module", params=[(lab, seed) for lab in LABS for seed in SEEDS],
@@ -114,7 +115,8 @@ def test_wrong_solutions_lose_points_on_the_check_that_names_the_flaw(running, s
                          if p.exists())
             subprocess.run(["git", "apply", "--whitespace=nowarn", str(patch)], cwd=running.workspace, check=True,
                            capture_output=True, text=True)
-            result = running.grade()
+            # Only the checks that must catch this flaw: a fail among them is what makes the score < 100%.
+            result = running.grade(select=tuple(meta["must_fail"]))
             assert result.complete, f"{name}: the grade did not complete:\n{describe(result)}"
             assert result.percent < 100, f"{name} scored 100%: its flaw ({meta['description']}) goes unnoticed"
             status = {c.check_id.split("::")[-1]: c.status for c in result.checks}

@@ -130,3 +130,13 @@ def test_an_internal_bug_is_a_short_message_and_a_crash_file(run, monkeypatch, l
     code, _, err = run("list")
     assert code == ExitStatus.INTERNAL and "internal error" in err
     assert list((labkit_home / "crash").iterdir())
+
+
+def test_grading_selected_checks_only(run, tmp_path):
+    run("start", "adder", "--seed", "5", "--workspace", str(tmp_path / "ws"))
+    code, out, _ = run("grade", "--hidden", "--check", "test_seeded_sums", "--format", "json")
+    data = json.loads(out)
+    assert code == ExitStatus.CHECKS_FAILED
+    assert [c["check_id"] for c in data["checks"]] == ["hidden/test_hidden.py::test_seeded_sums"]
+    code, out, _ = run("grade", "--check", "test_no_such_check", "--format", "json")
+    assert code == ExitStatus.GRADE_INCOMPLETE and "test_no_such_check" in json.loads(out)["engine_error"]

@@ -31,15 +31,17 @@ class GradeOutcome:
     report_path: Path | None  # --out, when given
 
 
-def grade_lab(*, hidden: bool, fmt: str, out: Path | None, ui: UI, timeout_s: float | None = None) -> GradeOutcome:
+def grade_lab(
+    *, hidden: bool, fmt: str, out: Path | None, ui: UI, timeout_s: float | None = None, select: tuple[str, ...] = (),
+) -> GradeOutcome:
     session = require_session()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
     grade_dir = session.state_path / "grades" / f"{stamp}-{'hidden' if hidden else 'visible'}"
     with ui.step(f"grading {session.lab_id} ({'all checks' if hidden else 'visible checks'})"):
-        result = _grade_safely(session, hidden, grade_dir, timeout_s)
+        result = _grade_safely(session, hidden, grade_dir, timeout_s, select)
     record = grade_dir / "grade.json"
     write_json_atomic(record, result.to_dict())
-    if not hidden:
+    if not hidden and not select:
         # The candidate's own copy (submit packs it); hidden results never enter the workspace.
         write_json_atomic(session.workspace_path / META_DIR / LAST_GRADE, result.to_dict())
     report_path = None
@@ -50,12 +52,15 @@ def grade_lab(*, hidden: bool, fmt: str, out: Path | None, ui: UI, timeout_s: fl
     return GradeOutcome(result, record, report_path)
 
 
-def _grade_safely(session: Session, hidden: bool, grade_dir: Path, timeout_s: float | None) -> GradeResult:
+def _grade_safely(
+    session: Session, hidden: bool, grade_dir: Path, timeout_s: float | None, select: tuple[str, ...],
+) -> GradeResult:
     try:
         lab = load_lab(session.lab_id)
         return run_checks(
             lab, workspace=session.workspace_path, seed=session.seed, state_dir=session.state_path,
             services=session.service_urls(), hidden=hidden, grade_dir=grade_dir, timeout_s=timeout_s,
+            select=select,
         )
     except Exception as exc:  # noqa: BLE001 - a grade must always produce a report
         return GradeResult(

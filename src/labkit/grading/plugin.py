@@ -33,6 +33,7 @@ class GradeContext:
     services: dict[str, str]
     hidden: bool
     results_path: Path
+    select: tuple[str, ...] = ()  # check function names; empty means every check
 
     @classmethod
     def load(cls) -> GradeContext:
@@ -41,6 +42,7 @@ class GradeContext:
             lab_id=data["lab_id"], seed=int(data["seed"]), lab_dir=Path(data["lab_dir"]),
             workspace=Path(data["workspace"]), state_dir=Path(data["state_dir"]),
             services=dict(data["services"]), hidden=bool(data["hidden"]), results_path=Path(data["results_path"]),
+            select=tuple(data.get("select", ())),
         )
 
 
@@ -90,10 +92,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             continue
         if info.visibility is Visibility.HIDDEN and not ctx.hidden:
             continue
+        if ctx.select and item.name not in ctx.select:
+            continue
         _INFO[item.nodeid] = info
         keep.append(item)
     if problems:
         raise pytest.UsageError("lab checks are malformed:\n" + "\n".join(problems))
+    unknown = set(ctx.select) - {item.name for item in keep}
+    if unknown:
+        raise pytest.UsageError(f"no such check here: {', '.join(sorted(unknown))}")
     items[:] = keep
     _write({"event": "collected", "checks": [_info_dict(i) for i in _INFO.values()]})
 

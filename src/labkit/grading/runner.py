@@ -29,8 +29,10 @@ _INI = "[pytest]\naddopts = -p no:cacheprovider\npython_files = test_*.py\n"
 
 def run_checks(
     lab: Lab, *, workspace: Path, seed: int, state_dir: Path, services: dict[str, str], hidden: bool,
-    grade_dir: Path, timeout_s: float | None = None, runner: ProcessRunner = DEFAULT_RUNNER,
+    grade_dir: Path, timeout_s: float | None = None, select: tuple[str, ...] = (),
+    runner: ProcessRunner = DEFAULT_RUNNER,
 ) -> GradeResult:
+    """Run the lab's checks (visible, or all when hidden; only ``select`` by name if given)."""
     grade_dir.mkdir(parents=True, exist_ok=True)
     results_path = grade_dir / "results.jsonl"
     results_path.unlink(missing_ok=True)
@@ -38,6 +40,7 @@ def run_checks(
     write_json_atomic(context_path, {
         "lab_id": lab.id, "seed": seed, "lab_dir": str(lab.path), "workspace": str(workspace),
         "state_dir": str(state_dir), "services": services, "hidden": hidden, "results_path": str(results_path),
+        "select": list(select),
     })
     ini = grade_dir / "pytest.ini"
     ini.write_text(_INI)
