@@ -124,20 +124,9 @@ def show_solve(args: Args, ui: UI) -> int:
 
 
 def show_submit(args: Args, ui: UI) -> int:
-    from labkit.bundles.submit import build_submission
-    from labkit.session import load_session
+    from labkit.bundles.submit import submit_lab
 
-    session = load_session()
-    workspace = args.workspace or (session.workspace_path if session else None)
-    if workspace is None:
-        from labkit.errors import NotFoundError
-
-        raise NotFoundError("no lab is running and no --workspace was given", hint="labkit submit --workspace DIR")
-    if not args.no_grade and session is not None and session.workspace_path == workspace.resolve():
-        from labkit.grading.grade import grade_lab
-
-        grade_lab(hidden=False, fmt="json", out=None, ui=ui)
-    path, record = build_submission(workspace=workspace.resolve(), out=args.out)
+    path, record = submit_lab(workspace=args.workspace, out=args.out, grade_first=not args.no_grade, ui=ui)
     if ui.json_mode:
         ui.emit_json({"archive": str(path), **record})
     else:

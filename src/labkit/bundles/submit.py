@@ -24,10 +24,29 @@ from labkit import __version__
 from labkit.catalog import load_lab
 from labkit.errors import NotFoundError
 from labkit.session import load_session
+from labkit.ui import UI
 from labkit.workspace import META_DIR, Manifest, changes_since_render, hash_tree, iter_files, protected_changes, render_starter
 
 FORMAT_VERSION = 1
 TOOL_PACKAGES = ("mlflow", "evidently", "prefect", "scikit-learn", "pandas", "numpy", "pytest")
+
+
+def submit_lab(
+    *, workspace: Path | None, out: Path | None, grade_first: bool, ui: UI,
+) -> tuple[Path, dict[str, Any]]:
+    """Pack the given workspace, or the running lab's — after a fresh visible grade when
+    that lab is running, so the archive carries the candidate's latest self-check."""
+    session = load_session()
+    if workspace is None:
+        if session is None:
+            raise NotFoundError("no lab is running and no --workspace was given", hint="labkit submit --workspace DIR")
+        workspace = session.workspace_path
+    workspace = workspace.resolve()
+    if grade_first and session is not None and session.workspace_path == workspace:
+        from labkit.grading.grade import grade_lab
+
+        grade_lab(hidden=False, fmt="json", out=None, ui=ui)
+    return build_submission(workspace=workspace, out=out)
 
 
 def build_submission(*, workspace: Path, out: Path | None = None) -> tuple[Path, dict[str, Any]]:
