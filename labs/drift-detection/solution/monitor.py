@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 
@@ -217,10 +217,7 @@ def summarize(
         },
         "current": {"path": current_path, "rows": len(current)},
         "features": features,
-        "predictions": {
-            column: {"drifted": columns[column].drifted, "score": columns[column].score, "method": columns[column].method}
-            for column in PREDICTION_COLUMNS
-        },
+        "predictions": {column: asdict(columns[column]) for column in PREDICTION_COLUMNS},
     }
 
 

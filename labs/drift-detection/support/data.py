@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -253,26 +253,38 @@ def baseline_reference(population: Population, predict: Predict) -> pd.DataFrame
     return pd.concat([production_log(population, day, predict) for day in days], ignore_index=True)
 
 
-def typical_sample(population: Population, n: int, rng: np.random.Generator, reference: pd.DataFrame) -> pd.DataFrame:
-    """n healthy customers whose every feature sits within TYPICAL_DISTANCE of the reference.
+def typical_sample(
+    population: Population, n: int, rng: np.random.Generator, reference: pd.DataFrame, predict: Predict
+) -> pd.DataFrame:
+    """n healthy customers whose features, and the model's scores for them, all sit within
+    TYPICAL_DISTANCE of the reference.
 
     Sampling noise alone pushes about one healthy batch in a few hundred past a 0.1 drift
-    threshold on some feature. Checks built on such a draw would fail a sound monitor by
+    threshold on some column. Checks built on such a draw would fail a sound monitor by
     bad luck, so unlucky draws are redrawn (most draws are kept).
     """
     for _ in range(100):
         frame = population.sample(n, rng)
-        if all(_distance(reference[name], frame[name]) <= TYPICAL_DISTANCE for name in FEATURES):
+        if is_typical(frame, reference, predict, FEATURES):
             return frame
     raise RuntimeError(f"no typical sample of {n} rows in 100 draws (seed {population.seed})")
+
+
+def is_typical(features: pd.DataFrame, reference: pd.DataFrame, predict: Predict, columns: Iterable[str]) -> bool:
+    """Whether the model's scores, and the given feature columns, sit within TYPICAL_DISTANCE of the reference."""
+    scores = pd.Series(predict(features.loc[:, list(FEATURES)])[1])
+    return distance(reference["score"], scores) <= TYPICAL_DISTANCE and all(
+        distance(reference[name], features[name]) <= TYPICAL_DISTANCE for name in columns
+    )
 
 
 def visible_samples(population: Population, predict: Predict, reference: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The self-check batches: a healthy one, and one with a clear shift of VISIBLE_SHIFT."""
     rng = rng_for(population.seed, STREAM_VISIBLE)
-    clean = typical_sample(population, VISIBLE_ROWS, rng, reference)
+    clean = typical_sample(population, VISIBLE_ROWS, rng, reference, predict)
     feature, n_std = VISIBLE_SHIFT
-    shifted = shift_numeric(population, typical_sample(population, VISIBLE_ROWS, rng, reference), feature, n_std)
+    background = typical_sample(population, VISIBLE_ROWS, rng, reference, predict)
+    shifted = shift_numeric(population, background, feature, n_std)
     return {
         "clean": as_log(clean, predict, BATCH_DAY, rng),
         "shifted": as_log(shifted, predict, BATCH_DAY, rng),
@@ -303,7 +315,7 @@ def write_csv(frame: pd.DataFrame, path) -> None:
     out.to_csv(path, index=False, lineterminator="\n")
 
 
-def _distance(reference: pd.Series, current: pd.Series) -> float:
+def distance(reference: pd.Series, current: pd.Series) -> float:
     """Distance of two samples of one feature, as drift tests measure it: Wasserstein in
     reference standard deviations for numbers, Jensen-Shannon for categories."""
     from scipy.spatial.distance import jensenshannon
