@@ -26,7 +26,7 @@ NUMERIC_FEATURES = (
 )
 CATEGORICAL_FEATURES = ("plan", "region")
 FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
-# Features the churn label does not depend on: shifting one of them moves no prediction.
+# Features the churn label does not depend on (the champion learns only small, noisy weights for them).
 NEUTRAL_FEATURES = ("data_usage_gb", "age")
 PLANS = ("basic", "standard", "premium")
 REGIONS = ("north", "south", "east", "west")
