@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="archive path (default: next to the workspace)")
     p.add_argument("--no-grade", action="store_true", help="do not run the visible checks before packing")
 
+    p = command("offline", "build the kind toolchain with no container registry (root, Debian, Go)",
+                "views:show_offline")
+    p.add_argument("action", choices=("prepare",), help="prepare: build or reuse everything (cached)")
+    p.add_argument("steps", nargs="*", metavar="STEP",
+                   help="only these steps (by number prefix, e.g. 10 50); default: all")
+
     command("stop", "stop the lab's services; your workspace and data stay", "views:show_stop")
     p = command("reset", "tear the lab down completely so the next start is fresh", "views:show_reset")
     p.add_argument("--force", action="store_true", help="also when you changed files (moved to a backup first)")

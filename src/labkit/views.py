@@ -32,18 +32,31 @@ def show_list(args: Args, ui: UI) -> int:
 
 
 def show_doctor(args: Args, ui: UI) -> int:
-    from labkit.doctor import diagnose, local_ready
+    from labkit.doctor import diagnose, kind_ready, local_ready
 
     findings = diagnose()
     ready = local_ready(findings)
     if ui.json_mode:
-        ui.emit_json({"local_runtime_ready": ready, "findings": [f.to_dict() for f in findings]})
+        ui.emit_json({"local_runtime_ready": ready, "kind_runtime_ready": kind_ready(findings),
+                      "findings": [f.to_dict() for f in findings]})
     else:
         marks = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
         for f in findings:
             ui.result(f"[{marks[f.level]}] {f.name:<14} {f.detail}" + (f"\n{'':>21}fix: {f.fix}" if f.fix else ""))
         ui.result("\nlocal runtime: " + ("ready" if ready else "NOT ready (see FAIL lines)"))
+        ui.result("kind runtime:  " + ("ready" if kind_ready(findings) else "not ready (see docker and kind above)"))
     return ExitStatus.OK if ready else ExitStatus.RUNTIME_UNAVAILABLE
+
+
+def show_offline(args: Args, ui: UI) -> int:
+    from labkit.kube.offline import prepare_offline
+
+    outcome = prepare_offline(steps=tuple(args.steps))
+    if ui.json_mode:
+        ui.emit_json({"script": outcome.script, "cache": outcome.cache, "steps": list(outcome.steps)})
+    else:
+        ui.result(f"offline toolchain ready (cache: {outcome.cache}); `labkit doctor` shows what the kind runtime uses")
+    return ExitStatus.OK
 
 
 def show_start(args: Args, ui: UI) -> int:

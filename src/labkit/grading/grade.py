@@ -60,7 +60,7 @@ def _grade_safely(
         return run_checks(
             lab, workspace=session.workspace_path, seed=session.seed, state_dir=session.state_path,
             services=session.service_urls(), hidden=hidden, grade_dir=grade_dir, timeout_s=timeout_s,
-            select=select,
+            select=select, runtime_context=session.runtime_context(),
         )
     except Exception as exc:  # noqa: BLE001 - a grade must always produce a report
         return GradeResult(

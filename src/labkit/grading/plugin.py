@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ class GradeContext:
     hidden: bool
     results_path: Path
     select: tuple[str, ...] = ()  # check function names; empty means every check
+    runtime: dict[str, Any] = field(default_factory=dict)  # Session.runtime_context()
 
     @classmethod
     def load(cls) -> GradeContext:
@@ -42,7 +43,7 @@ class GradeContext:
             lab_id=data["lab_id"], seed=int(data["seed"]), lab_dir=Path(data["lab_dir"]),
             workspace=Path(data["workspace"]), state_dir=Path(data["state_dir"]),
             services=dict(data["services"]), hidden=bool(data["hidden"]), results_path=Path(data["results_path"]),
-            select=tuple(data.get("select", ())),
+            select=tuple(data.get("select", ())), runtime=dict(data.get("runtime") or {}),
         )
 
 
@@ -249,6 +250,23 @@ def mlflow_client(mlflow_tracking_uri: str) -> Any:
 @pytest.fixture(scope="session")
 def prefect_api_url(grade_context: GradeContext) -> str:
     return _service(grade_context, "prefect", "/api/health") + "/api"
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(grade_context: GradeContext) -> Any:
+    """The lab's cluster (labkit.kube.api.Cluster); an infrastructure error off the kind runtime."""
+    from labkit.kube.api import Cluster, ClusterInfo
+
+    data = grade_context.runtime.get("cluster")
+    if not data:
+        raise InfraError("this lab is not running on the kind runtime: start it with --runtime kind")
+    return Cluster(ClusterInfo.from_dict(data))
+
+
+@pytest.fixture(scope="session")
+def cluster_services(grade_context: GradeContext) -> dict[str, str]:
+    """How pods reach the lab's services (in-cluster URLs), on the kind runtime."""
+    return dict(grade_context.runtime.get("cluster_services") or {})
 
 
 @pytest.fixture(scope="session")

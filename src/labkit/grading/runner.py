@@ -13,6 +13,7 @@ import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from labkit import __version__
 from labkit.catalog import Lab
@@ -30,7 +31,7 @@ _INI = "[pytest]\naddopts = -p no:cacheprovider\npython_files = test_*.py\n"
 def run_checks(
     lab: Lab, *, workspace: Path, seed: int, state_dir: Path, services: dict[str, str], hidden: bool,
     grade_dir: Path, timeout_s: float | None = None, select: tuple[str, ...] = (),
-    runner: ProcessRunner = DEFAULT_RUNNER,
+    runtime_context: dict[str, Any] | None = None, runner: ProcessRunner = DEFAULT_RUNNER,
 ) -> GradeResult:
     """Run the lab's checks (visible, or all when hidden; only ``select`` by name if given)."""
     grade_dir.mkdir(parents=True, exist_ok=True)
@@ -40,7 +41,7 @@ def run_checks(
     write_json_atomic(context_path, {
         "lab_id": lab.id, "seed": seed, "lab_dir": str(lab.path), "workspace": str(workspace),
         "state_dir": str(state_dir), "services": services, "hidden": hidden, "results_path": str(results_path),
-        "select": list(select),
+        "select": list(select), "runtime": runtime_context or {},
     })
     ini = grade_dir / "pytest.ini"
     ini.write_text(_INI)
