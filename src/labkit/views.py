@@ -176,16 +176,21 @@ def show_reset(args: Args, ui: UI) -> int:
 
 def _session_json(session) -> dict:  # noqa: ANN001
     data = session.to_dict()
-    data["services"] = {name: {"url": s.url, "pid": s.pid, "log": s.log_path} for name, s in session.services.items()}
+    data["services"] = {name: {"url": s.url, "pid": s.pid, "log": s.log_path, "in_cluster_url": s.in_cluster_url}
+                        for name, s in session.services.items()}
     return data
 
 
 def _session_text(session, health: dict[str, bool] | None = None) -> str:  # noqa: ANN001
     lines = [f"lab:       {session.lab_id} (seed {session.seed}, {session.runtime} runtime)",
              f"workspace: {session.workspace}"]
+    cluster = session.runtime_info.get("cluster")
+    if cluster:
+        lines.append(f"cluster:   kind {cluster['name']} (KUBECONFIG={cluster['kubeconfig']})")
     for name, info in session.services.items():
         state = "" if health is None else ("  healthy" if health.get(name) else "  NOT ANSWERING")
-        lines.append(f"{name + ':':<10} {info.url}{state}")
+        inside = f"  (pods: {info.in_cluster_url})" if info.in_cluster_url else ""
+        lines.append(f"{name + ':':<10} {info.url}{state}{inside}")
     return "\n".join(lines)
 
 

@@ -73,18 +73,25 @@ def download_wheels(dest: Path, requirements: tuple[str, ...], runner: ProcessRu
     return dest
 
 
-def ensure_platform_image(
-    *, progress: Callable[[str], None], runner: ProcessRunner = DEFAULT_RUNNER,
+def ensure_image(
+    image: str, *, dockerfile: Path, requirements: tuple[str, ...], progress: Callable[[str], None],
+    runner: ProcessRunner = DEFAULT_RUNNER,
 ) -> str:
-    """labkit/platform (MLflow + Prefect servers): built once per machine, then reused."""
-    if image_exists(PLATFORM_IMAGE, runner):
-        return PLATFORM_IMAGE
-    key = hashlib.sha256("\n".join(PLATFORM_REQUIREMENTS).encode()).hexdigest()[:12]
-    build_dir = labkit_home() / "cache" / "images" / f"platform-{key}"
-    progress(f"downloading the platform's wheels into {build_dir / 'wheelhouse'} (once per machine)")
-    download_wheels(build_dir / "wheelhouse", PLATFORM_REQUIREMENTS, runner)
-    dockerfile = project_file("infra/images/platform/Dockerfile")
-    progress(f"building {PLATFORM_IMAGE} (once per machine; a few minutes)")
-    build_image(build_dir, PLATFORM_IMAGE, dockerfile=dockerfile, runner=runner)
+    """Build `image` from `dockerfile` once per machine: the build context holds only a
+    wheelhouse (`wheelhouse/`, with its requirements.txt) for the requirements."""
+    if image_exists(image, runner):
+        return image
+    key = hashlib.sha256("\n".join([image, *requirements]).encode()).hexdigest()[:12]
+    build_dir = labkit_home() / "cache" / "images" / f"{image.replace('/', '_').replace(':', '_')}-{key}"
+    progress(f"downloading wheels for {image} into {build_dir / 'wheelhouse'} (once per machine)")
+    download_wheels(build_dir / "wheelhouse", requirements, runner)
+    progress(f"building {image} (once per machine; a few minutes)")
+    build_image(build_dir, image, dockerfile=dockerfile, runner=runner)
     shutil.rmtree(build_dir / "wheelhouse", ignore_errors=True)  # the image holds what it needs
-    return PLATFORM_IMAGE
+    return image
+
+
+def ensure_platform_image(*, progress: Callable[[str], None], runner: ProcessRunner = DEFAULT_RUNNER) -> str:
+    """labkit/platform (MLflow + Prefect servers)."""
+    return ensure_image(PLATFORM_IMAGE, dockerfile=project_file("infra/images/platform/Dockerfile"),
+                        requirements=PLATFORM_REQUIREMENTS, progress=progress, runner=runner)
