@@ -64,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="archive path (default: next to the workspace)")
     p.add_argument("--no-grade", action="store_true", help="do not run the visible checks before packing")
 
+    p = command("export", "the candidate bundle: brief, starter of a seed, visible checks; nothing hidden",
+                "views:show_export")
+    p.add_argument("lab", help="lab id (see `labkit list`)")
+    p.add_argument("--seed", type=int, required=True, help="the variant and data the candidate gets")
+    p.add_argument("--out", type=Path, required=True, help="a folder, or a FILE.tar.gz")
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
+
     command("stop", "stop the lab's services; your workspace and data stay", "views:show_stop")
     p = command("reset", "tear the lab down completely so the next start is fresh", "views:show_reset")
     p.add_argument("--force", action="store_true", help="also when you changed files (moved to a backup first)")

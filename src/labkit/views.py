@@ -136,6 +136,19 @@ def show_submit(args: Args, ui: UI) -> int:
     return ExitStatus.OK
 
 
+def show_export(args: Args, ui: UI) -> int:
+    from labkit.bundles.export import export_lab
+
+    outcome = export_lab(lab_id=args.lab, seed=args.seed, out=args.out, force=args.force)
+    if ui.json_mode:
+        ui.emit_json({"bundle": str(outcome.path), "lab": outcome.lab_id, "seed": outcome.seed,
+                      "variant": outcome.variant, "files": outcome.files})
+    else:
+        ui.result(f"candidate bundle for {outcome.lab_id} (seed {outcome.seed}) written to {outcome.path}")
+        ui.result(f"  {len(outcome.files)} files: {', '.join(sorted(outcome.files))}")
+    return ExitStatus.OK
+
+
 def show_stop(args: Args, ui: UI) -> int:
     from labkit.lifecycle import stop_lab
 
