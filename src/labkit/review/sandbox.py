@@ -165,8 +165,10 @@ def cgroup_root() -> Path | None:
     return root if root.is_dir() and os.access(root, os.W_OK) else None
 
 
-def docker_argv(policy: SandboxPolicy, *, job_dir: Path, labs_dir: Path, job_file: str, name: str) -> list[str]:
-    """`docker run` for one submission's review; each flag is the one sandbox.yaml names."""
+def docker_argv(policy: SandboxPolicy, *, job_dir: Path, labs_roots: list[Path], job_file: str, name: str) -> list[str]:
+    """`docker run` for one submission's review; each flag is the one sandbox.yaml names.
+    The lab catalog (hidden checks included) is mounted read-only; the job folder is the
+    only writable mount."""
     argv = [
         "docker", "run", "--rm", "--name", name, "--network", policy.network,
         "--cpus", f"{policy.cpus:g}", "--memory", str(policy.memory_bytes),
@@ -177,9 +179,11 @@ def docker_argv(policy: SandboxPolicy, *, job_dir: Path, labs_dir: Path, job_fil
         argv.append("--read-only")
     for target, options in policy.tmpfs.items():
         argv += ["--tmpfs", f"{target}:{options}"]
+    for i, root in enumerate(labs_roots):
+        argv += ["-v", f"{root}:/labs/{i}:ro"]
     argv += [
-        "-v", f"{labs_dir}:/labs:ro", "-v", f"{job_dir}:/review",
-        "-e", "LABKIT_LABS_PATH=/labs", "-e", "LABKIT_HOME=/review/home",
+        "-v", f"{job_dir}:/review", "-e", "LABKIT_LABS_PATH=" + ":".join(f"/labs/{i}" for i in range(len(labs_roots))),
+        "-e", "LABKIT_HOME=/review/home",
         "--entrypoint", "python", policy.image, "-m", "labkit.review.worker", f"/review/{job_file}",
     ]
     return argv
