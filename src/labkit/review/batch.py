@@ -145,7 +145,7 @@ def _review(archive: Path, job_dir: Path, sha: str, hidden: bool, policy: Sandbo
                            name=f"labkit-review-{sha[:12]}")
         env = None
     else:
-        argv = [sys.executable, "-m", "labkit.review.worker", str(job_dir / "job.json")]
+        argv = worker_argv(job_dir / "job.json")
         env = {**os.environ, "LABKIT_HOME": str(job_dir / "home")}
     proc = DEFAULT_RUNNER.run(argv, timeout=policy.total_timeout_s, cwd=job_dir, env=env, check=False)
     (job_dir / "worker.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
@@ -159,6 +159,10 @@ def _review(archive: Path, job_dir: Path, sha: str, hidden: bool, policy: Sandbo
         return _save(_error_record(archive, job_dir, sha, enforcement, f"the review process {why}\n{tail}"), job_dir)
     record["archive"] = str(archive)  # the reviewer's path, not the worker's copy
     return _save(record, job_dir)
+
+
+def worker_argv(job_path: Path) -> list[str]:
+    return [sys.executable, "-m", "labkit.review.worker", str(job_path)]
 
 
 def _error_record(archive: Path, job_dir: Path, sha: str, enforcement: Enforcement, reason: str) -> dict[str, Any]:

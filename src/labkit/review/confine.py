@@ -16,6 +16,7 @@ was asked for and fails, the command does not run (exit 126): fail closed.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import json
 import os
 import resource
@@ -42,6 +43,10 @@ def run_confined(argv: list[str], *, cwd: Path, env: Mapping[str, str], timeout:
     scratch = Path(spec["scratch"])
     (scratch / "home").mkdir(parents=True, exist_ok=True)
     (scratch / "tmp").mkdir(parents=True, exist_ok=True)
+    timeout = min(timeout, spec.get("command_timeout_s") or timeout)
+    # Output goes to files (bounded by RLIMIT_FSIZE), never to a pipe into the grader's memory.
+    capture = scratch / "out" / uuid.uuid4().hex[:12]
+    capture.mkdir(parents=True)
     clean = {k: v for k, v in os.environ.items() if k in _KEEP_ENV}
     clean.update({"HOME": str(scratch / "home"), "TMPDIR": str(scratch / "tmp"), "PYTHONPATH": str(_GUARD_DIR),
                   "PYTHONDONTWRITEBYTECODE": "1", "LABKIT_SANDBOX_NET": "loopback" if spec.get("services") else "none"})
@@ -49,7 +54,8 @@ def run_confined(argv: list[str], *, cwd: Path, env: Mapping[str, str], timeout:
     child = {"rw": [str(cwd), str(scratch), *spec.get("rw", [])], "mount": bool(spec.get("unshare")),
              "cpu_s": int(timeout) + 5, "memory": spec["memory_bytes"], "fsize": spec["file_size_bytes"],
              "nofile": spec["open_files"], "pids": spec["pids"], "cgroup": "", "cwd": str(cwd),
-             "nproc": os.geteuid() != 0}
+             "nproc": os.geteuid() != 0,
+             "stdout": str(capture / "stdout"), "stderr": str(capture / "stderr")}
     prefix: list[str] = []
     if spec.get("unshare"):
         # Own pid namespace: the command sees only its own processes, and when it ends the
@@ -63,10 +69,23 @@ def run_confined(argv: list[str], *, cwd: Path, env: Mapping[str, str], timeout:
     child["cgroup"] = str(cgroup or "")
     wrapped = [*prefix, sys.executable, "-m", "labkit.review.confine", json.dumps(child), "--", *argv]
     try:
-        return DEFAULT_RUNNER.run(wrapped, timeout=timeout, cwd=cwd, env=clean, check=False)
+        done = DEFAULT_RUNNER.run(wrapped, timeout=timeout, cwd=cwd, env=clean, check=False)
     finally:
         if cgroup is not None:
             _kill_cgroup(cgroup)
+    limit = int(spec.get("output_bytes") or 1024**2)
+    return dataclasses.replace(done, stdout=_read_capped(capture / "stdout", limit),
+                               stderr=done.stderr + _read_capped(capture / "stderr", limit))
+
+
+def _read_capped(path: Path, limit: int) -> str:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError:
+        return ""
+    text = data[:limit].decode("utf-8", errors="replace")
+    return text + (f"\n[labkit: output cut at {limit} bytes]" if len(data) > limit else "")
 
 
 def _make_cgroup(pids: int) -> Path | None:
@@ -167,6 +186,14 @@ def _user_processes() -> int:
     return count
 
 
+def _redirect(spec: dict[str, Any]) -> None:
+    for fd, key in ((1, "stdout"), (2, "stderr")):
+        if spec.get(key):
+            target = os.open(spec[key], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(target, fd)
+            os.close(target)
+
+
 def main(argv: list[str]) -> None:
     spec, command = json.loads(argv[1]), argv[3:]
     try:
@@ -175,6 +202,7 @@ def main(argv: list[str]) -> None:
         if spec.get("mount"):
             _confine_fs(spec["rw"])
             os.chdir(spec["cwd"])  # re-enter through the writable bind mount
+        _redirect(spec)
         _limits(spec)
     except (OSError, ValueError) as exc:
         print(f"labkit review sandbox: could not confine the command, not running it: {exc}", file=sys.stderr)

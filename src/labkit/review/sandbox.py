@@ -45,8 +45,12 @@ class SandboxPolicy:
     user: str = "10001:10001"
     read_only_rootfs: bool = True
     tmpfs: dict[str, str] = field(default_factory=lambda: {"/tmp": "size=512m"})
+    # Per candidate command (both modes): the most output kept, and a cap on the check's own
+    # timeout (None: the check decides).
+    output_bytes: int = 1024**2
+    command_timeout_s: float | None = None
     # Subprocess mode only: per-process limits of one candidate command.
-    file_size_bytes: int = 256 * 1024**2
+    file_size_bytes: int = 64 * 1024**2
     open_files: int = 1024
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,6 +75,8 @@ def load_policy(path: Path | None = None) -> SandboxPolicy:
             provision_timeout_s=parse_seconds(timeout.get("provision", base.provision_timeout_s)),
             grade_timeout_s=parse_seconds(timeout.get("grade", base.grade_timeout_s)),
             total_timeout_s=parse_seconds(timeout.get("total", base.total_timeout_s)),
+            command_timeout_s=parse_seconds(timeout["command"]) if timeout.get("command") else None,
+            output_bytes=parse_size(res.get("output", base.output_bytes)),
             user=str(raw.get("user", base.user)), read_only_rootfs=bool(sec.get("read_only_rootfs", True)),
             tmpfs=dict(sec.get("tmpfs", base.tmpfs)),
         )
