@@ -26,7 +26,7 @@ from labkit.catalog import load_lab
 from labkit.errors import NotFoundError
 from labkit.session import load_session
 from labkit.ui import UI
-from labkit.workspace import META_DIR, Manifest, changes_since_render, hash_tree, iter_files, protected_changes, render_starter
+from labkit.workspace import META_DIR, Manifest, changes_since_render, hash_tree, iter_files, protected_changes, render_starter, text_lines
 
 FORMAT_VERSION = 1
 TOOL_PACKAGES = ("mlflow", "evidently", "prefect", "scikit-learn", "pandas", "numpy", "pytest")
@@ -117,7 +117,7 @@ def _starter_diff(lab: Any, seed: int, workspace: Path, added: list[str]) -> str
         names = sorted({p.relative_to(starter).as_posix() for p in iter_files(starter)} | set(added))
         chunks = []
         for name in names:
-            before, after = _text(starter / name), _text(workspace / name)
+            before, after = text_lines(starter / name), text_lines(workspace / name)
             if before is None or after is None or before == after:
                 continue
             chunks.extend(difflib.unified_diff(before, after, f"a/{name}", f"b/{name}"))
@@ -134,17 +134,6 @@ def _grade_log(workspace: Path) -> list[dict[str, Any]]:
         except ValueError:
             continue
     return grades
-
-
-def _text(path: Path, limit: int = 1_000_000) -> list[str] | None:
-    if not path.exists():
-        return []
-    if path.stat().st_size > limit:
-        return None
-    try:
-        return path.read_text(encoding="utf-8").splitlines(keepends=True)
-    except UnicodeDecodeError:
-        return None
 
 
 def _tool_versions() -> dict[str, str]:

@@ -24,9 +24,10 @@ from labkit.errors import NotFoundError, UserError
 from labkit.proc import DEFAULT_RUNNER
 from labkit.review.report import leaderboard, write_leaderboard, write_reports
 from labkit.review.sandbox import Enforcement, SandboxPolicy, choose_enforcement, docker_argv, load_policy
-from labkit.review.worker import RESULT, sha256_of
+from labkit.review.worker import RESULT
 from labkit.session import write_json_atomic
 from labkit.ui import UI
+from labkit.workspace import sha256_file
 
 MAX_ARCHIVE_BYTES = 512 * 1024 * 1024  # refused before it is even copied
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
@@ -93,7 +94,7 @@ def expand(paths: list[Path]) -> list[Path]:
 
 
 def _job_dir(out: Path, archive: Path) -> tuple[Path, str]:
-    sha = sha256_of(archive) if archive.stat().st_size <= MAX_ARCHIVE_BYTES else "oversized"
+    sha = sha256_file(archive) if archive.stat().st_size <= MAX_ARCHIVE_BYTES else "oversized"
     stem = archive.name.removesuffix(".gz").removesuffix(".tar").removesuffix(".tgz")
     return out / "submissions" / f"{_SLUG.sub('_', stem)[:60]}-{sha[:10]}", sha
 

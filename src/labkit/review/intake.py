@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.errors import BadInput
-from labkit.workspace import Manifest, hash_tree, iter_files
+from labkit.workspace import Manifest, hash_tree, iter_files, text_lines
 
 SUPPORTED_FORMATS = {1}
 _CHECK_LIKE = ("conftest.py", "test_*.py", "*_test.py", "pytest.ini", "tox.ini", "setup.cfg")
@@ -120,18 +120,15 @@ def diff_summary(starter: Path, candidate: Path, names: list[str]) -> dict[str, 
     """Per changed text file: lines added and removed against the fresh starter."""
     files = []
     for name in sorted(set(names)):
-        before, after = _lines(starter / name), _lines(candidate / name)
+        before, after = text_lines(starter / name), text_lines(candidate / name)
         if before == after:
             continue
         if before is None or after is None:
             files.append({"path": name, "added": None, "removed": None, "binary": True})
             continue
-        added = removed = 0
-        for line in difflib.unified_diff(before, after, lineterm="", n=0):
-            if line.startswith("+") and not line.startswith("+++"):
-                added += 1
-            elif line.startswith("-") and not line.startswith("---"):
-                removed += 1
+        body = list(difflib.unified_diff(before, after, n=0))[2:]  # past the ---/+++ header
+        added = sum(1 for line in body if line.startswith("+"))
+        removed = sum(1 for line in body if line.startswith("-"))
         files.append({"path": name, "added": added, "removed": removed, "binary": False,
                       "new": not (starter / name).exists()})
     return {"files": files, "added": sum(f["added"] or 0 for f in files),
@@ -145,17 +142,6 @@ def time_spent_s(record: dict[str, Any]) -> float | None:
     try:
         return (datetime.fromisoformat(stamps["submitted_at"]) - datetime.fromisoformat(start)).total_seconds()
     except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _lines(path: Path, limit: int = 2_000_000) -> list[str] | None:
-    if not path.is_file():
-        return []
-    if path.stat().st_size > limit:
-        return None
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
         return None
 
 

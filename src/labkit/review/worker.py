@@ -13,7 +13,7 @@ candidate's commands sandboxed → stop the services → write the record.
 
 from __future__ import annotations
 
-import hashlib
+import fnmatch
 import json
 import shutil
 import sys
@@ -132,17 +132,7 @@ def _claim_flags(claimed: Any, result: Any) -> list[str]:
 
 
 def _matches(path: str, patterns: list[str]) -> bool:
-    import fnmatch
-
     return any(fnmatch.fnmatch(path, pat) for pat in patterns)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def main(job_path: str) -> int:
