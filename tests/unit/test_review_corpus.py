@@ -58,11 +58,11 @@ class Base:
         files = {**self.files, **changes}
         return [_member(name, data) for name, data in files.items() if data is not None]
 
-    def with_record(self, **fields) -> list[tuple[tarfile.TarInfo, bytes]]:
+    def with_record(self, files: dict[str, bytes] | None = None, **fields) -> list[tuple[tarfile.TarInfo, bytes]]:
         record = json.loads(self.files["submission.json"])
         record.update(fields)
         record = {k: v for k, v in record.items() if v is not None}
-        return self.members(**{"submission.json": json.dumps(record).encode()})
+        return self.members(**{"submission.json": json.dumps(record).encode(), **(files or {})})
 
 
 def _code(body: str) -> bytes:
@@ -215,6 +215,18 @@ def _protected(d, base, outside):
 @case("edited-after-submit", reviewed(score=6, flag="differ from the hashes recorded at submit"))
 def _edited(d, base, outside):
     return _pack(d / "edited.tar.gz", base.members(**{"workspace/adder.py": _code(SUM + "# later\n")}))
+
+
+@case("seed-changed", reviewed(flag="the workspace was rendered for adder seed 9, but the submission says adder seed 10"))
+def _seed_changed(d, base, outside):
+    return _pack(d / "seedchanged.tar.gz", base.with_record(seed=10))
+
+
+@case("inflated-self-check", reviewed(below=6, flag="self-check claimed 2 visible points"))
+def _inflated(d, base, outside):
+    starter = (FIXTURE_LABS / "adder" / "starter" / "adder.py").read_bytes()
+    return _pack(d / "inflated.tar.gz", base.with_record(
+        files={"workspace/adder.py": starter}, last_grade={"score": 2, "max_score": 2, "percent": 100}))
 
 
 TAMPERED_CHECK = b"import pytest\n\n@pytest.mark.check(points=100)\ndef test_free():\n    pass\n"
