@@ -75,3 +75,21 @@ def test_review_cli_exit_statuses_and_visible_only(labkit_home, tmp_path, capsys
     assert (reviewed["score"], reviewed["max_score"]) == (2, 2)  # visible checks only
     assert {r["status"] for r in data["leaderboard"]} == {"reviewed", "rejected"}
     assert data["sandbox"]["mode"] == "subprocess" and data["sandbox"]["warnings"]
+
+
+def test_confine_refuses_to_remount_in_the_reviewers_own_namespace(tmp_path):
+    """Run without unshare by mistake, the child must not touch the host's mounts: fail closed."""
+    import os
+    import subprocess
+    import sys
+
+    from labkit.review.confine import CONFINE_FAILED, _mount_namespace
+
+    before = open("/proc/self/mountinfo").read()
+    spec = {"rw": [str(tmp_path)], "mount": True, "host_mnt_ns": _mount_namespace(), "cpu_s": 5,
+            "memory": 2**30, "fsize": 2**20, "nofile": 64, "pids": 8, "cgroup": "", "cwd": str(tmp_path),
+            "nproc": os.geteuid() != 0}
+    done = subprocess.run([sys.executable, "-m", "labkit.review.confine", json.dumps(spec), "--", "true"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == CONFINE_FAILED and "refusing to remount" in done.stderr
+    assert open("/proc/self/mountinfo").read() == before

@@ -54,6 +54,7 @@ def run_confined(argv: list[str], *, cwd: Path, env: Mapping[str, str], timeout:
     child = {"rw": [str(cwd), str(scratch), *spec.get("rw", [])], "mount": bool(spec.get("unshare")),
              "cpu_s": int(timeout) + 5, "memory": spec["memory_bytes"], "fsize": spec["file_size_bytes"],
              "nofile": spec["open_files"], "pids": spec["pids"], "cgroup": "", "cwd": str(cwd),
+             "host_mnt_ns": _mount_namespace(),
              "nproc": os.geteuid() != 0,
              "stdout": str(capture / "stdout"), "stderr": str(capture / "stderr")}
     prefix: list[str] = []
@@ -127,7 +128,17 @@ def _kill_cgroup(path: Path) -> None:
 # ---- child side ---------------------------------------------------------------------------
 
 
-def _confine_fs(rw: list[str]) -> None:
+def _mount_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/mnt")
+    except OSError:
+        return ""
+
+
+def _confine_fs(rw: list[str], host_ns: str) -> None:
+    # Never in the reviewer's own namespace: these mounts would land on the host.
+    if not host_ns or _mount_namespace() in ("", host_ns):
+        raise OSError("not in a mount namespace of its own; refusing to remount anything")
     libc = ctypes.CDLL(None, use_errno=True)
 
     def mount(source: str | None, target: str, flags: int) -> None:
@@ -200,7 +211,7 @@ def main(argv: list[str]) -> None:
         if spec.get("cgroup"):
             Path(spec["cgroup"], "cgroup.procs").write_text(str(os.getpid()))
         if spec.get("mount"):
-            _confine_fs(spec["rw"])
+            _confine_fs(spec["rw"], spec.get("host_mnt_ns", ""))
             os.chdir(spec["cwd"])  # re-enter through the writable bind mount
         _redirect(spec)
         _limits(spec)
