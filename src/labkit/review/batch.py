@@ -135,13 +135,14 @@ def _review(archive: Path, job_dir: Path, sha: str, hidden: bool, policy: Sandbo
     docker = enforcement.mode == "docker"
     root = Path("/review") if docker else job_dir
     job = {"id": job_dir.name, "job_dir": str(root), "archive": str(root / copy),
-           "original": str(archive), "archive_sha256": sha, "hidden": hidden, "policy": policy.to_dict(),
+           "archive_sha256": sha, "hidden": hidden, "policy": policy.to_dict(),
            "confine": {"unshare": enforcement.unshare and not docker, "cgroup": enforcement.cgroup and not docker},
            "sandbox": {**enforcement.to_dict(), "limits": policy.to_dict()}}
     write_json_atomic(job_dir / "job.json", job)
     if docker:
         from labkit.catalog import labs_roots
 
+        job_dir.chmod(0o777)  # the container's non-root user (sandbox.yaml `user`) writes here
         argv = docker_argv(policy, job_dir=job_dir, labs_roots=labs_roots(), job_file="job.json",
                            name=f"labkit-review-{sha[:12]}")
         env = None
