@@ -45,7 +45,7 @@ def run_checks(
     basetemp = grade_dir / "tmp"
     if sandbox is not None:
         sandbox = {**sandbox, "scratch": str(grade_dir / "scratch"), "rw": [str(basetemp)],
-                   "services": bool(services)}
+                   "services": dict(services)}
     write_json_atomic(context_path, {
         "lab_id": lab.id, "seed": seed, "lab_dir": str(lab.path), "workspace": str(workspace),
         "state_dir": str(state_dir), "services": services, "hidden": hidden, "results_path": str(results_path),

@@ -27,6 +27,9 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from labkit.review.relay import HostRelay, start_namespace_relay
 
 CONFINE_FAILED = 126
 _GUARD_DIR = Path(__file__).resolve().parent / "netguard"
@@ -41,6 +44,7 @@ def run_confined(argv: list[str], *, cwd: Path, env: Mapping[str, str], timeout:
     from labkit.proc import DEFAULT_RUNNER
 
     scratch = Path(spec["scratch"])
+    services = spec.get("services") or {}
     (scratch / "home").mkdir(parents=True, exist_ok=True)
     (scratch / "tmp").mkdir(parents=True, exist_ok=True)
     timeout = min(timeout, spec.get("command_timeout_s") or timeout)
@@ -49,7 +53,7 @@ def run_confined(argv: list[str], *, cwd: Path, env: Mapping[str, str], timeout:
     capture.mkdir(parents=True)
     clean = {k: v for k, v in os.environ.items() if k in _KEEP_ENV}
     clean.update({"HOME": str(scratch / "home"), "TMPDIR": str(scratch / "tmp"), "PYTHONPATH": str(_GUARD_DIR),
-                  "PYTHONDONTWRITEBYTECODE": "1", "LABKIT_SANDBOX_NET": "loopback" if spec.get("services") else "none"})
+                  "PYTHONDONTWRITEBYTECODE": "1", "LABKIT_SANDBOX_NET": "loopback" if services else "none"})
     clean.update(env)
     child = {"rw": [str(cwd), str(scratch), *spec.get("rw", [])], "mount": bool(spec.get("unshare")),
              "cpu_s": int(timeout) + 5, "memory": spec["memory_bytes"], "fsize": spec["file_size_bytes"],
@@ -62,10 +66,9 @@ def run_confined(argv: list[str], *, cwd: Path, env: Mapping[str, str], timeout:
         # Own pid namespace: the command sees only its own processes, and when it ends the
         # kernel kills and reaps every process it left (no zombies for a non-reaping init).
         prefix = ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc"]
-        prefix += [] if os.geteuid() == 0 else ["-r"]
-        if not spec.get("services"):
-            prefix.append("--net")  # nothing to reach: cut the network off for real
-        prefix.append("--")
+        prefix += ([] if os.geteuid() == 0 else ["-r"]) + ["--net", "--"]  # no route anywhere...
+    relay = HostRelay(_ports(services)) if spec.get("unshare") and services else None
+    child["relay"] = relay.sockets if relay else {}  # ...but to the lab's own services
     cgroup = _make_cgroup(spec["pids"]) if spec.get("cgroup") else None
     child["cgroup"] = str(cgroup or "")
     wrapped = [*prefix, sys.executable, "-m", "labkit.review.confine", json.dumps(child), "--", *argv]
@@ -74,9 +77,15 @@ def run_confined(argv: list[str], *, cwd: Path, env: Mapping[str, str], timeout:
     finally:
         if cgroup is not None:
             _kill_cgroup(cgroup)
+        if relay is not None:
+            relay.close()
     limit = int(spec.get("output_bytes") or 1024**2)
     return dataclasses.replace(done, stdout=_read_capped(capture / "stdout", limit),
                                stderr=done.stderr + _read_capped(capture / "stderr", limit))
+
+
+def _ports(services: dict[str, str]) -> list[int]:
+    return sorted({urlsplit(url).port or 80 for url in services.values()})
 
 
 def _read_capped(path: Path, limit: int) -> str:
@@ -215,6 +224,8 @@ def main(argv: list[str]) -> None:
             os.chdir(spec["cwd"])  # re-enter through the writable bind mount
         _redirect(spec)
         _limits(spec)
+        if spec.get("relay"):
+            start_namespace_relay(spec["relay"])
     except (OSError, ValueError) as exc:
         print(f"labkit review sandbox: could not confine the command, not running it: {exc}", file=sys.stderr)
         sys.exit(CONFINE_FAILED)

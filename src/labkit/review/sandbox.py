@@ -144,10 +144,11 @@ def choose_enforcement(policy: SandboxPolicy, *, sandbox: str = "auto") -> Enfor
     ]
     if not unshare:
         warnings.append("no mount or network namespace (unshare is unavailable): candidate code could write "
-                        "anywhere this user can, and reach the network")
+                        "anywhere this user can; only a Python-level guard (bypassable) refuses non-loopback "
+                        "connections")
     else:
-        warnings.append("network: cut off (own network namespace) for labs without services; for labs with "
-                        "services only a Python-level guard refuses non-loopback connections (bypassable)")
+        warnings.append("network: own network namespace per command; only the lab's own services are "
+                        "reachable, relayed into it through Unix sockets")
     if not cgroup and os.geteuid() == 0:
         warnings.append("no writable pids cgroup and running as root: RLIMIT_NPROC does not bind root, "
                         "so a fork bomb is stopped only by the timeout")
