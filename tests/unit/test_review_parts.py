@@ -93,3 +93,32 @@ def test_confine_refuses_to_remount_in_the_reviewers_own_namespace(tmp_path):
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == CONFINE_FAILED and "refusing to remount" in done.stderr
     assert open("/proc/self/mountinfo").read() == before
+
+
+@pytest.mark.skipif(not __import__("labkit.review.sandbox", fromlist=["x"]).unshare_works(),
+                    reason="needs unshare (root or user namespaces)")
+def test_a_confined_command_reaches_the_labs_service_and_nothing_else(tmp_path):
+    import http.server
+    import sys
+    import threading
+
+    from labkit.review.confine import run_confined
+    from labkit.review.sandbox import SandboxPolicy
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    for s in (server, other):
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    code = (f"import urllib.request as u\nprint(u.urlopen('http://127.0.0.1:{server.server_port}/', timeout=10).status)\n"
+            f"try:\n    u.urlopen('http://127.0.0.1:{other.server_port}/', timeout=5)\n    print('other reached')\n"
+            "except OSError as e:\n    print('other refused')\n")
+    (tmp_path / "ws").mkdir()
+    spec = {**SandboxPolicy().to_dict(), "unshare": True, "cgroup": False, "scratch": str(tmp_path / "scratch"),
+            "rw": [], "services": {"mlflow": f"http://127.0.0.1:{server.server_port}"}}
+    try:
+        done = run_confined([sys.executable, "-c", code], cwd=tmp_path / "ws", env={}, timeout=60, spec=spec)
+    finally:
+        server.shutdown()
+        other.shutdown()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["200", "other", "refused"]
