@@ -229,6 +229,13 @@ def _inflated(d, base, outside):
         files={"workspace/adder.py": starter}, last_grade={"score": 2, "max_score": 2, "percent": 100}))
 
 
+@case("ran-hidden-checks", reviewed(score=6, flag="ran the hidden checks 2 time(s)"))
+def _ran_hidden(d, base, outside):
+    grades = [{"finished_at": "2026-11-25T10:00:00+00:00", "hidden": h, "score": 1} for h in (True, False, True)]
+    stamps = {**json.loads(base.files["submission.json"])["timestamps"], "grades": grades}
+    return _pack(d / "ranhidden.tar.gz", base.with_record(timestamps=stamps))
+
+
 TAMPERED_CHECK = b"import pytest\n\n@pytest.mark.check(points=100)\ndef test_free():\n    pass\n"
 
 

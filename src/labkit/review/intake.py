@@ -100,6 +100,11 @@ def verify(claims: Claims, *, fresh: Manifest, protected: list[str]) -> Integrit
     if packed_manifest is not None and (packed_manifest.lab_id, packed_manifest.seed) != (claims.lab_id, claims.seed):
         out.flags.append(f"the workspace was rendered for {packed_manifest.lab_id} seed {packed_manifest.seed}, "
                          f"but the submission says {claims.lab_id} seed {claims.seed}")
+    grades = (claims.record.get("timestamps") or {}).get("grades") or []
+    hidden_runs = sum(1 for g in grades if isinstance(g, dict) and g.get("hidden"))
+    if hidden_runs:
+        out.flags.append(f"the candidate ran the hidden checks {hidden_runs} time(s) before submitting "
+                         "(`labkit grade --hidden`)")
     check_like = sorted(p for p in packed if any(fnmatch.fnmatch(Path(p).name, pat) for pat in _CHECK_LIKE))
     if check_like:
         out.flags.append(f"carries test or pytest files, ignored (the reviewer runs the lab's own checks): "
