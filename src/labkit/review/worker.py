@@ -57,8 +57,7 @@ def review_one(job: dict[str, Any]) -> dict[str, Any]:
         (job_dir / "crash.txt").write_text(traceback.format_exc())
     record["review_s"] = round(time.monotonic() - started, 1)
     record["reviewed_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    if not job.get("keep_work"):
-        shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)  # home/ (services' data, logs) stays as evidence
     return record
 
 
