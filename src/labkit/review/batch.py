@@ -143,6 +143,8 @@ def _review(archive: Path, job_dir: Path, sha: str, hidden: bool, policy: Sandbo
         from labkit.catalog import labs_roots
 
         job_dir.chmod(0o777)  # the container's non-root user (sandbox.yaml `user`) writes here
+        for path in job_dir.iterdir():
+            path.chmod(0o644)  # and reads the job and the archive
         argv = docker_argv(policy, job_dir=job_dir, labs_roots=labs_roots(), job_file="job.json",
                            name=f"labkit-review-{sha[:12]}")
         env = None
