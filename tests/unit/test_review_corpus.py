@@ -88,9 +88,10 @@ def rejected(*needles: str) -> Callable:
     return check
 
 
-def reviewed(score: float | None = None, flag: str = "", below: float | None = None) -> Callable:
+def reviewed(score: float | None = None, flag: str = "", below: float | None = None, note: str = "") -> Callable:
     def check(record, outside):
         assert record["status"] == "reviewed", record.get("reason")
+        assert not note or any(note in n for n in record["notes"]), record["notes"]
         if score is not None:
             assert record["score"] == score, record["grade"]["checks"]
         if below is not None:
@@ -234,6 +235,19 @@ def _ran_hidden(d, base, outside):
     grades = [{"finished_at": "2026-11-25T10:00:00+00:00", "hidden": h, "score": 1} for h in (True, False, True)]
     stamps = {**json.loads(base.files["submission.json"])["timestamps"], "grades": grades}
     return _pack(d / "ranhidden.tar.gz", base.with_record(timestamps=stamps))
+
+
+@case("path-collides-with-a-file", rejected("data/numbers.txt: is both a file and a folder"))
+def _collide(d, base, outside):
+    return _pack(d / "collide.tar.gz", base.members(**{"workspace/data/numbers.txt/inner.txt": b"x"}))
+
+
+@case("path-collides-with-the-lab", reviewed(below=6, flag="differ from the hashes", note="not placed: adder.py/inner.txt"))
+def _collide_lab(d, base, outside):
+    # adder.py is gone and a folder of that name is shipped: it cannot be placed over the
+    # lab's adder.py, which is then removed as the candidate deleted it: a note, a low score.
+    return _pack(d / "collidelab.tar.gz", base.members(**{"workspace/adder.py": None,
+                                                          "workspace/adder.py/inner.txt": b"x"}))
 
 
 TAMPERED_CHECK = b"import pytest\n\n@pytest.mark.check(points=100)\ndef test_free():\n    pass\n"

@@ -86,6 +86,7 @@ def inspect_archive(archive: Path, limits: UnpackLimits) -> list[tarfile.TarInfo
     problems: list[str] = []
     members: list[tarfile.TarInfo] = []
     seen: set[str] = set()
+    folders: set[str] = set()  # every parent folder a member implies
     total = 0
     try:
         with tarfile.open(archive, "r:*") as tar:
@@ -98,6 +99,10 @@ def inspect_archive(archive: Path, limits: UnpackLimits) -> list[tarfile.TarInfo
                     problems.append(problem)
                     continue
                 member.name = name
+                clash = _file_folder_clash(name, member.isdir(), seen, folders)
+                if clash:
+                    problems.append(clash)
+                    continue
                 seen.add(name)
                 members.append(member)
                 if member.isfile():
@@ -118,6 +123,19 @@ def inspect_archive(archive: Path, limits: UnpackLimits) -> list[tarfile.TarInfo
     if not members:
         raise BadInput(f"{archive.name}: an empty archive")
     return members
+
+
+def _file_folder_clash(name: str, is_dir: bool, seen: set[str], folders: set[str]) -> str:
+    """A path both a file and a folder: extraction would fail half-way, so refuse it up front."""
+    parents = [posixpath.dirname(name)]
+    while parents[-1] not in ("", "/"):
+        parents.append(posixpath.dirname(parents[-1]))
+    parents = [p for p in parents if p]
+    clash = next((p for p in parents if p in seen and p not in folders), None)
+    if clash is None and not is_dir and name in folders:
+        clash = name
+    folders.update(parents + ([name] if is_dir else []))
+    return f"{clash}: is both a file and a folder in the archive" if clash else ""
 
 
 def _check_member(member: tarfile.TarInfo, seen: set[str], limits: UnpackLimits) -> tuple[str, str]:

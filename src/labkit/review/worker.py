@@ -83,8 +83,8 @@ def _grade_submission(job: dict[str, Any], work: Path, record: dict[str, Any]) -
         assert fresh is not None
         integrity = verify(claims, fresh=fresh, protected=protected)
         overlay, ignored = candidate_files(claims, protected)
-        _overlay(claims.workspace, workspace, overlay, removed=[p for p in fresh.files if p not in overlay
-                                                               and p not in ignored and not _matches(p, protected)])
+        deleted = [p for p in fresh.files if p not in overlay and p not in ignored and not _matches(p, protected)]
+        record["notes"] += _overlay(claims.workspace, workspace, overlay, removed=deleted)
         starter = work / "starter"
         render_starter(lab, claims.seed, starter)
         record["diff"] = diff_summary(starter, workspace, overlay + [p.relative_to(starter).as_posix()
@@ -102,17 +102,23 @@ def _grade_submission(job: dict[str, Any], work: Path, record: dict[str, Any]) -
                   reason="" if result.complete else (result.engine_error or "some checks errored (infrastructure)"))
 
 
-def _overlay(source: Path, workspace: Path, files: list[str], *, removed: list[str]) -> None:
+def _overlay(source: Path, workspace: Path, files: list[str], *, removed: list[str]) -> list[str]:
+    """Lay the candidate's files over the fresh workspace; returns what could not be placed."""
+    notes = []
     for rel in files:
         dest = workspace / rel
-        if dest.is_symlink() or dest.is_dir():
-            continue  # never write through a link; never replace a folder with a file
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source / rel, dest)
-        if (source / rel).stat().st_mode & 0o100:
-            dest.chmod(0o755)
+        try:
+            if dest.is_symlink() or dest.is_dir():
+                raise IsADirectoryError(rel)  # never write through a link or over a folder
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / rel, dest)
+            if (source / rel).stat().st_mode & 0o100:
+                dest.chmod(0o755)
+        except OSError:
+            notes.append(f"not placed: {rel} (its path collides with a folder or file of the lab)")
     for rel in removed:
         (workspace / rel).unlink(missing_ok=True)
+    return notes
 
 
 def _claim_flags(claimed: Any, result: Any) -> list[str]:
