@@ -68,9 +68,17 @@ def review_submissions(
         pending.append((archive, job_dir, sha))
     ui.note(f"{len(archives)} submission(s): {len(summary.skipped)} already reviewed, {len(pending)} to review "
             f"({jobs} at a time, sandbox: {enforcement.mode})")
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
         futures = [pool.submit(_review_safely, a, d, s, hidden, policy, enforcement, ui) for a, d, s in pending]
         summary.records = [f.result() for f in futures]
+    except KeyboardInterrupt:
+        # Reviews not started are dropped; running ones finish and write their result,
+        # so a rerun resumes exactly where this one stopped.
+        ui.note("interrupted: waiting for the reviews already running; rerun to continue")
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     summary.rows = leaderboard(_all_records(out))
     summary.leaderboard_csv, summary.leaderboard_json = write_leaderboard(summary.rows, out)
     return summary
