@@ -149,6 +149,42 @@ def show_submit(args: Args, ui: UI) -> int:
     return ExitStatus.OK
 
 
+def show_export(args: Args, ui: UI) -> int:
+    from labkit.bundles.export import export_lab
+
+    outcome = export_lab(lab_id=args.lab, seed=args.seed, out=args.out, force=args.force)
+    if ui.json_mode:
+        ui.emit_json({"bundle": str(outcome.path), "lab": outcome.lab_id, "seed": outcome.seed,
+                      "variant": outcome.variant, "files": outcome.files})
+    else:
+        ui.result(f"candidate bundle for {outcome.lab_id} (seed {outcome.seed}) written to {outcome.path}")
+        ui.result(f"  {len(outcome.files)} files: {', '.join(sorted(outcome.files))}")
+    return ExitStatus.OK
+
+
+def show_review(args: Args, ui: UI) -> int:
+    from labkit.review.batch import review_submissions
+
+    summary = review_submissions(submissions=args.submissions, out=args.out, jobs=args.jobs, hidden=args.hidden,
+                                 sandbox=args.sandbox, ui=ui)
+    if ui.json_mode:
+        ui.emit_json({"out": str(summary.out), "sandbox": summary.enforcement.to_dict(), "skipped": summary.skipped,
+                      "leaderboard": summary.rows, "csv": str(summary.leaderboard_csv)})
+    else:
+        for warning in summary.enforcement.warnings:
+            ui.result(f"!! SANDBOX WARNING: {warning}")
+        ui.result(f"{'RANK':>4}  {'STATUS':<9} {'SCORE':>9}  FLAGS  SUBMISSION")
+        for row in summary.rows:
+            score = f"{row['score']:g}/{row['max_score']:g}" if row["status"] == "reviewed" else "-"
+            ui.result(f"{row['rank']!s:>4}  {row['status']:<9} {score:>9}  {row['flags']:>5}  {row['archive']}"
+                      + (f"\n{'':>32}{row['reason']}" if row["reason"] else ""))
+        if summary.skipped:
+            ui.result(f"({len(summary.skipped)} already reviewed, not redone)")
+        ui.result(f"reports: {summary.out}/submissions/*/report.html  leaderboard: {summary.leaderboard_csv}")
+    statuses = {r["status"] for r in summary.rows}
+    return ExitStatus.OK if statuses <= {"reviewed", "rejected"} else ExitStatus.GRADE_INCOMPLETE
+
+
 def show_stop(args: Args, ui: UI) -> int:
     from labkit.lifecycle import stop_lab
 

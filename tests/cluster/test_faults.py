@@ -66,6 +66,7 @@ def deploy(cluster: Cluster, namespace: str, container: str, extra: str = "") ->
           template:
             metadata: {{labels: {{app: web}}}}
             spec:
+              terminationGracePeriodSeconds: 1
               containers:
         """) + textwrap.indent(textwrap.dedent(container), " " * 8)
     cluster.apply("---\n".join([namespace_doc, textwrap.dedent(extra), deployment_doc]))

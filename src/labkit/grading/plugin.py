@@ -35,6 +35,7 @@ class GradeContext:
     results_path: Path
     select: tuple[str, ...] = ()  # check function names; empty means every check
     runtime: dict[str, Any] = field(default_factory=dict)  # Session.runtime_context()
+    sandbox: dict[str, Any] | None = None  # set by `labkit review`: confine the candidate's commands
 
     @classmethod
     def load(cls) -> GradeContext:
@@ -44,6 +45,7 @@ class GradeContext:
             workspace=Path(data["workspace"]), state_dir=Path(data["state_dir"]),
             services=dict(data["services"]), hidden=bool(data["hidden"]), results_path=Path(data["results_path"]),
             select=tuple(data.get("select", ())), runtime=dict(data.get("runtime") or {}),
+            sandbox=data.get("sandbox") or None,
         )
 
 
@@ -274,7 +276,8 @@ def run_in_workspace(grade_context: GradeContext) -> Any:
     """Run the candidate's code as a candidate would, with the services in its env.
 
     Returns a callable; a timeout is the candidate's (their code hung), so it is
-    reported through ``timed_out`` rather than raised.
+    reported through ``timed_out`` rather than raised. Under `labkit review` this is
+    where the sandbox applies: checks run candidate code only through this fixture.
     """
     from labkit.proc import DEFAULT_RUNNER
     from labkit.provisioning import service_env
@@ -284,6 +287,11 @@ def run_in_workspace(grade_context: GradeContext) -> Any:
 
     def run(argv: list[str], *, timeout: float = 120, env: dict[str, str] | None = None) -> Any:
         argv = [sys.executable if i == 0 and a == "python" else a for i, a in enumerate(argv)]
+        if grade_context.sandbox is not None:
+            from labkit.review.confine import run_confined
+
+            return run_confined(argv, cwd=grade_context.workspace, timeout=timeout, spec=grade_context.sandbox,
+                                env={**service_env(grade_context.services), **(env or {})})
         return DEFAULT_RUNNER.run(argv, timeout=timeout, cwd=grade_context.workspace,
                                   env={**base_env, **(env or {})}, check=False)
 

@@ -115,10 +115,13 @@ def pod_problems(pod: dict[str, Any], events: Iterable[dict[str, Any]] = ()) -> 
     for event in _warnings(events):
         reason = event.get("reason") or ""
         message = " ".join((event.get("message") or "").split())
+        container = _event_container(event)
+        if reason == "Failed" and any(p.fatal and p.container == container for p in problems):
+            continue  # the kubelet's "Failed" repeats the waiting reason's message
         if reason == "Unhealthy" or (reason not in quoted and reason != "BackOff"):
             count = event.get("count") or 1
             suffix = f" (x{count})" if count > 1 else ""
-            problems.append(Problem(name, _event_container(event), reason, message + suffix))
+            problems.append(Problem(name, container, reason, message + suffix))
             quoted.add(reason)
     return problems
 
