@@ -146,7 +146,8 @@ def _bytes(quantity: str) -> float:
 
 @pytest.mark.check(points=2, title="requests and limits are set and sane",
                    feedback="The scheduler and the node both need to know what a replica costs.")
-def test_resources_are_sane(kube_cluster):
+def test_resources_are_sane(deployed, kube_cluster):
+    """Judged on the applied Deployment (deployed), whether or not it rolled out."""
     from lightkube import ApiError
 
     try:
@@ -166,7 +167,8 @@ def test_resources_are_sane(kube_cluster):
 
 @pytest.mark.check(points=1, title="the image is pinned and never pulled from a registry that has no copy",
                    feedback="Which build is running should never depend on when a pod started.")
-def test_image_is_pinned(kube_cluster):
+def test_image_is_pinned(deployed, kube_cluster):
+    """Judged on the applied Deployment (deployed), whether or not it rolled out."""
     from lightkube import ApiError
 
     try:
