@@ -13,12 +13,15 @@ candidate's commands sandboxed → stop the services → write the record.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import shutil
 import sys
+import tempfile
 import time
 import traceback
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -63,11 +66,8 @@ def review_one(job: dict[str, Any]) -> dict[str, Any]:
 
 def _grade_submission(job: dict[str, Any], work: Path, record: dict[str, Any]) -> None:
     from labkit.catalog import load_lab
-    from labkit.grading.runner import run_checks
-    from labkit.lifecycle import start_lab, stop_lab
-    from labkit.review.intake import candidate_files, diff_summary, read_claims, time_spent_s, verify
+    from labkit.review.intake import read_claims, time_spent_s
     from labkit.ui import UI
-    from labkit.workspace import Manifest, render_starter
 
     claims = read_claims(work / "unpacked")
     record.update(lab=claims.lab_id, seed=claims.seed, timestamps=claims.record.get("timestamps", {}),
@@ -77,8 +77,32 @@ def _grade_submission(job: dict[str, Any], work: Path, record: dict[str, Any]) -
     protected = list(lab.spec.workspace.protected)
     ui = UI(json_mode=True)  # progress to the worker's log, nothing else
     workspace = work / "workspace"
-    # local where the lab runs on it; a Kubernetes lab gets its cluster (one at a time: --jobs 1)
+    # local where the lab runs on it; a Kubernetes lab gets the machine's one kind cluster
     runtime = "local" if "local" in lab.spec.runtimes else lab.spec.runtimes[0]
+    with _exclusive(runtime == "kind"):
+        _start_grade_stop(job, work, record, claims, lab, runtime, workspace, protected, ui)
+
+
+@contextlib.contextmanager
+def _exclusive(needed: bool) -> Iterator[None]:
+    """Reviews of kind labs take turns: they share the cluster, its name and its node ports,
+    so two at once would tear down each other's namespaces. Local labs run side by side."""
+    if not needed:
+        yield
+        return
+    import fcntl
+
+    with open(Path(tempfile.gettempdir()) / "labkit-kind-review.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _start_grade_stop(job, work, record, claims, lab, runtime, workspace, protected, ui) -> None:  # noqa: ANN001, PLR0913
+    from labkit.grading.runner import run_checks
+    from labkit.lifecycle import start_lab, stop_lab
+    from labkit.review.intake import candidate_files, diff_summary, verify
+    from labkit.workspace import Manifest, render_starter
+
     session = start_lab(lab_id=lab.id, runtime=runtime, seed=claims.seed, workspace=workspace, ui=ui).session
     try:
         fresh = Manifest.read(workspace)
