@@ -15,6 +15,8 @@ RAW_NUMERIC = ["distance_km", "parcels", "weight_kg", "pickup_hour", "weekend"]
 CATEGORICAL = ["warehouse", "carrier"]
 DERIVED = ["weight_per_parcel", "evening_pickup"]
 NUMERIC = RAW_NUMERIC + DERIVED
+# Types skops must be told to trust when MLflow saves this model (the encoder's dtype, the trees).
+SKOPS_TRUSTED_TYPES = ["numpy.dtype", "sklearn.tree._tree.Tree"]
 
 
 def add_features(frame: pd.DataFrame) -> pd.DataFrame:

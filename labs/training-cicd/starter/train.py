@@ -9,7 +9,7 @@ import yaml
 from mlflow import MlflowClient
 from sklearn.metrics import roc_auc_score
 
-from features import LABEL, add_features, build_model, late_probability
+from features import LABEL, SKOPS_TRUSTED_TYPES, add_features, build_model, late_probability
 
 with open("pipeline.yaml") as handle:
     config = yaml.safe_load(handle)
@@ -28,8 +28,7 @@ with mlflow.start_run():
         model,
         name="model",
         registered_model_name=config["model_name"],
-        # The one-hot encoder stores its output dtype; skops refuses numpy.dtype unless trusted.
-        skops_trusted_types=["numpy.dtype"],
+        skops_trusted_types=SKOPS_TRUSTED_TYPES,
     )
 
 MlflowClient().set_registered_model_alias(config["model_name"], "champion", info.registered_model_version)

@@ -256,7 +256,8 @@ def run_in_workspace(grade_context: GradeContext) -> Any:
     """Run the candidate's code as a candidate would, with the services in its env.
 
     Returns a callable; a timeout is the candidate's (their code hung), so it is
-    reported through ``timed_out`` rather than raised.
+    reported through ``timed_out`` rather than raised. ``cwd`` runs it in another folder
+    instead of the workspace (e.g. a clean copy of it).
     """
     from labkit.proc import DEFAULT_RUNNER
     from labkit.provisioning import service_env
@@ -264,9 +265,10 @@ def run_in_workspace(grade_context: GradeContext) -> Any:
     base_env = {**os.environ, **service_env(grade_context.services)}
     base_env.pop(CONTEXT_ENV, None)
 
-    def run(argv: list[str], *, timeout: float = 120, env: dict[str, str] | None = None) -> Any:
+    def run(argv: list[str], *, timeout: float = 120, env: dict[str, str] | None = None,
+            cwd: Path | None = None) -> Any:
         argv = [sys.executable if i == 0 and a == "python" else a for i, a in enumerate(argv)]
-        return DEFAULT_RUNNER.run(argv, timeout=timeout, cwd=grade_context.workspace,
+        return DEFAULT_RUNNER.run(argv, timeout=timeout, cwd=cwd or grade_context.workspace,
                                   env={**base_env, **(env or {})}, check=False)
 
     return run
