@@ -17,6 +17,9 @@ DERIVED = ["weight_per_parcel", "evening_pickup"]
 NUMERIC = RAW_NUMERIC + DERIVED
 # Types skops must be told to trust when MLflow saves this model (the encoder's dtype, the trees).
 SKOPS_TRUSTED_TYPES = ["numpy.dtype", "sklearn.tree._tree.Tree"]
+# What serving needs to load the model. Named, because MLflow's inference of them re-imports
+# the model in a subprocess and takes several seconds.
+PIP_REQUIREMENTS = ["mlflow==3.17.2", "scikit-learn", "skops", "pandas<3"]
 
 
 def add_features(frame: pd.DataFrame) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import yaml
 from mlflow import MlflowClient
 from sklearn.metrics import roc_auc_score
 
-from features import LABEL, SKOPS_TRUSTED_TYPES, add_features, build_model, late_probability
+from features import LABEL, PIP_REQUIREMENTS, SKOPS_TRUSTED_TYPES, add_features, build_model, late_probability
 
 with open("pipeline.yaml") as handle:
     config = yaml.safe_load(handle)
@@ -29,6 +29,7 @@ with mlflow.start_run():
         name="model",
         registered_model_name=config["model_name"],
         skops_trusted_types=SKOPS_TRUSTED_TYPES,
+        pip_requirements=PIP_REQUIREMENTS,
     )
 
 MlflowClient().set_registered_model_alias(config["model_name"], "champion", info.registered_model_version)

@@ -53,7 +53,8 @@ def register_champion(workspace: Path, training, holdout, *, seed: int, tracking
         mlflow.set_tags({"trained_by": "alex (by hand)", "source": "train.py"})
         mlflow.log_metric("holdout_roc_auc", roc_auc_score(holdout[data.LABEL], features.late_probability(model, holdout)))
         info = mlflow.sklearn.log_model(
-            model, name="model", registered_model_name=MODEL_NAME, skops_trusted_types=features.SKOPS_TRUSTED_TYPES
+            model, name="model", registered_model_name=MODEL_NAME,
+            skops_trusted_types=features.SKOPS_TRUSTED_TYPES, pip_requirements=features.PIP_REQUIREMENTS,
         )
     version = str(info.registered_model_version)
     mlflow.MlflowClient().set_registered_model_alias(MODEL_NAME, CHAMPION_ALIAS, version)

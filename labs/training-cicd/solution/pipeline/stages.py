@@ -44,7 +44,7 @@ def train(config: Config) -> None:
     import mlflow
     import pandas as pd
 
-    from features import LABEL, SKOPS_TRUSTED_TYPES, add_features, build_model
+    from features import LABEL, PIP_REQUIREMENTS, SKOPS_TRUSTED_TYPES, add_features, build_model
 
     data_sha = file_sha256(config.train_path)
     frame = pd.read_csv(config.train_path)
@@ -57,7 +57,9 @@ def train(config: Config) -> None:
             "train_roc_auc": _auc(model, frame),
             f"holdout_{config.gate_metric}": _auc(model, pd.read_csv(config.holdout_path)),
         })
-        mlflow.sklearn.log_model(model, name="model", skops_trusted_types=SKOPS_TRUSTED_TYPES)
+        mlflow.sklearn.log_model(
+            model, name="model", skops_trusted_types=SKOPS_TRUSTED_TYPES, pip_requirements=PIP_REQUIREMENTS
+        )
     write_result("challenger", {"run_id": run.info.run_id, "model_uri": f"runs:/{run.info.run_id}/model",
                                 "git_sha": git_sha(), "data_sha256": data_sha})
     print(f"trained the challenger: run {run.info.run_id}")
