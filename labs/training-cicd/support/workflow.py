@@ -187,22 +187,17 @@ def schema_problems(raw: Any) -> list[str]:
     """Errors of the workflow against GitHub's workflow schema (SchemaStore, as check-jsonschema ships it)."""
     from check_jsonschema.builtin_schemas import get_builtin_schema
     from jsonschema import Draft7Validator
+    from jsonschema.exceptions import best_match
 
     validator = Draft7Validator(get_builtin_schema("vendor.github-workflows"))
     problems = []
-    for error in sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path)):
-        where = ".".join(str(p) for p in error.absolute_path) or "top level"
-        problems.append(f"{where}: {_short_schema_message(error)}")
+    for error in sorted(validator.iter_errors(raw), key=lambda e: list(map(str, e.absolute_path))):
+        # oneOf/anyOf errors are long and vague; the most relevant sub-error says what is wrong.
+        best = best_match([error])
+        where = ".".join(str(p) for p in best.absolute_path) or "top level"
+        message = best.message if len(best.message) < 200 else best.message[:200] + "…"
+        problems.append(f"{where}: {message}")
     return problems
-
-
-def _short_schema_message(error) -> str:
-    # oneOf/anyOf errors are long and vague; the deepest sub-error says what is wrong.
-    best = error
-    while best.context:
-        best = sorted(best.context, key=lambda e: len(list(e.absolute_path)))[-1]
-    message = best.message
-    return message if len(message) < 200 else message[:200] + "…"
 
 
 def triggers(raw: dict[str, Any]) -> set[str]:
