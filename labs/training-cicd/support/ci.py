@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from labkit.grading import InfraError
+from labkit.workspace import sha256_file
 from support import expressions
 from support.changes import TRAIN_CSV, Change
 from support.provision import CHAMPION_ALIAS, MODEL_NAME
@@ -118,8 +119,6 @@ class PipelinePlayer:
         if repo is None:
             repo, sha = self.checkout(change)
         data_file = repo / TRAIN_CSV
-        from labkit.workspace import sha256_file
-
         result = PipelineRun(change, sha, sha256_file(data_file) if data_file.is_file() else "")
         result.champion_before, result.versions_before = self.registry()
         try:

@@ -44,19 +44,23 @@ def test_good_change_is_registered_and_promoted(pushes):
     )
 
 
+def _stopped_before_training(run: PipelineRun, gate: str, what: str) -> None:
+    """The gate stage ran and failed, training never ran, the registry did not change."""
+    expect(not run.problem, run.problem)
+    stage = run.stage(gate)
+    expect(stage is not None, f"{_pushed(run)}, no stage ran `python -m pipeline {gate}`: {run.summary()}")
+    expect(not stage.passed, f"{_pushed(run)}, the {gate} stage passed: {run.summary()}")
+    expect(not run.ran("train"), f"{_pushed(run)}, the training stage ran anyway: {run.summary()}")
+    _registry_untouched(run, what)
+
+
 @pytest.mark.check(
     points=2,
     title="A failing unit test stops the pipeline before training",
     feedback="A commit whose tests fail must not be trained, registered or deployed.",
 )
 def test_failing_unit_test_stops_training(pushes):
-    run = pushes["failing-test"]
-    expect(not run.problem, run.problem)
-    test = run.stage("test")
-    expect(test is not None, f"{_pushed(run)}, no stage ran the unit tests: {run.summary()}")
-    expect(not test.passed, f"{_pushed(run)}, the test stage passed: {run.summary()}")
-    expect(not run.ran("train"), f"{_pushed(run)}, the model was trained anyway: {run.summary()}")
-    _registry_untouched(run, "the commit's tests fail")
+    _stopped_before_training(pushes["failing-test"], "test", "the commit's tests fail")
 
 
 @pytest.mark.check(
@@ -65,13 +69,7 @@ def test_failing_unit_test_stops_training(pushes):
     feedback="Data that does not match data/schema.yaml must be rejected by validation, and never trained on.",
 )
 def test_schema_violation_fails_validation(pushes):
-    run = pushes["bad-schema"]
-    expect(not run.problem, run.problem)
-    validate = run.stage("validate")
-    expect(validate is not None, f"{_pushed(run)}, no stage validated the data: {run.summary()}")
-    expect(not validate.passed, f"{_pushed(run)}, validation passed: {run.summary()}")
-    expect(not run.ran("train"), f"{_pushed(run)}, the model was trained on it: {run.summary()}")
-    _registry_untouched(run, "the data breaks its schema")
+    _stopped_before_training(pushes["bad-schema"], "validate", "the data breaks its schema")
 
 
 @pytest.mark.check(
