@@ -26,6 +26,7 @@ ORDER = (
     ("register", "deploy"),
     ("evaluate", "deploy"),
 )
+CHAIN = "test + validate -> train -> evaluate -> register -> deploy"
 STAGE_COMMAND = re.compile(r"\bpython3?\s+-m\s+pipeline\s+(" + "|".join(STAGES) + r")\b")
 FULL_SHA = re.compile(r"^[^@\s]+@[0-9a-f]{40}$")
 SECRET_NAME = re.compile(r"(TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY|ACCESS_?KEY|CREDENTIAL)", re.I)
