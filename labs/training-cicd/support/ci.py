@@ -34,6 +34,13 @@ NOT_IN_GIT = {".labkit", ".git", "build", "mlruns", "__pycache__", ".pytest_cach
               ".mypy_cache", ".ruff_cache", "mlartifacts"}
 GRADER_TOKEN = "grader-" + "0" * 8  # what the grader's "repository secret" holds
 TOKEN_VAR = "MLFLOW_TRACKING_TOKEN"
+# The GitHub events the grader plays: a push to main, and a pull request into main.
+EVENTS = {
+    "push": {"event_name": "push", "ref": "refs/heads/main", "ref_name": "main", "base_ref": "", "head_ref": ""},
+    "pull_request": {"event_name": "pull_request", "ref": "refs/pull/7/merge", "ref_name": "7/merge",
+                     "base_ref": "main", "head_ref": "week-47"},
+}
+COMMIT_DATE = "2026-11-23T09:30:00+00:00"
 GIT = ["git", "-c", "user.name=teammate", "-c", "user.email=teammate@example.com", "-c", "commit.gpgsign=false"]
 
 
@@ -77,6 +84,7 @@ class PipelineRun:
     stages: list[StageRun] = field(default_factory=list)
     jobs: dict[str, str] = field(default_factory=dict)  # job id -> success | failure | skipped
     problem: str = ""  # the workflow could not be played at all
+    event: str = "push"
     champion_before: str | None = None
     champion_after: str | None = None
     versions_before: set[str] = field(default_factory=set)
@@ -114,12 +122,14 @@ class PipelinePlayer:
     def checkout(self, change: Change, name: str | None = None) -> tuple[Path, str]:
         return make_checkout(self._workspace, self._root / (name or change.name), change)
 
-    def play(self, change: Change, *, repo: Path | None = None, sha: str = "", until: str | None = None) -> PipelineRun:
-        """Run the workflow on a push of ``change`` to main; stop after the stage ``until`` if given."""
+    def play(self, change: Change, *, repo: Path | None = None, sha: str = "", until: str | None = None,
+             event: str = "push") -> PipelineRun:
+        """Run the workflow on ``event`` (a push to main, or a pull request) carrying ``change``;
+        stop after the stage ``until`` if given."""
         if repo is None:
             repo, sha = self.checkout(change)
         data_file = repo / TRAIN_CSV
-        result = PipelineRun(change, sha, sha256_file(data_file) if data_file.is_file() else "")
+        result = PipelineRun(change, sha, sha256_file(data_file) if data_file.is_file() else "", event=event)
         result.champion_before, result.versions_before = self.registry()
         try:
             workflow = pipeline_workflow(repo)
@@ -147,8 +157,8 @@ class PipelinePlayer:
 
     def _play_jobs(self, workflow: Workflow, repo: Path, sha: str, result: PipelineRun, until: str | None) -> None:
         context = {
-            "github": {"event_name": "push", "ref": "refs/heads/main", "ref_name": "main", "sha": sha,
-                       "repository": "acme/late-delivery", "workspace": str(repo), "actor": "teammate"},
+            "github": {**EVENTS[result.event], "sha": sha, "repository": "acme/late-delivery",
+                       "workspace": str(repo), "actor": "teammate"},
             "secrets": {TOKEN_VAR: GRADER_TOKEN},
             "vars": {"MLFLOW_TRACKING_URI": self._tracking_uri},
             "env": {},
@@ -164,9 +174,9 @@ class PipelinePlayer:
             if not self._holds(job.condition, context, status):
                 result.jobs[job.id] = "skipped"
                 continue
-            result.jobs[job.id] = self._play_job(workflow, job, repo, sha, context, result)
+            result.jobs[job.id] = self._play_job(workflow, job, repo, context, result)
 
-    def _play_job(self, workflow: Workflow, job: Job, repo: Path, sha: str, context: dict, result: PipelineRun) -> str:
+    def _play_job(self, workflow: Workflow, job: Job, repo: Path, context: dict, result: PipelineRun) -> str:
         failed = False
         for step in job.steps:
             status = {"success": not failed, "failure": failed, "always": True, "cancelled": False}
@@ -176,7 +186,7 @@ class PipelinePlayer:
             env = {k: expressions.substitute(v, {**context, "env": env_spec}) for k, v in env_spec.items()}
             for line in _stage_lines(step.run or ""):
                 line = expressions.substitute(line, {**context, "env": env_spec})
-                ok = self._run_line(line, job.id, repo, sha, env, result)
+                ok = self._run_line(line, job.id, repo, context["github"], env, result)
                 if not ok and not step.continue_on_error:
                     failed = True
                     break
@@ -190,13 +200,14 @@ class PipelinePlayer:
         except expressions.ExpressionError:
             return status["success"]  # as if the condition were absent
 
-    def _run_line(self, line: str, job_id: str, repo: Path, sha: str, env: dict[str, str], result: PipelineRun) -> bool:
+    def _run_line(self, line: str, job_id: str, repo: Path, github: dict, env: dict[str, str], result: PipelineRun) -> bool:
         stages = STAGE_COMMAND.findall(line)
         env = {
             **env,
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            "CI": "true", "GITHUB_ACTIONS": "true", "GITHUB_SHA": sha, "GITHUB_REF": "refs/heads/main",
-            "GITHUB_REF_NAME": "main", "GITHUB_EVENT_NAME": "push", "GITHUB_WORKSPACE": str(repo),
+            "CI": "true", "GITHUB_ACTIONS": "true", "GITHUB_SHA": github["sha"], "GITHUB_REF": github["ref"],
+            "GITHUB_REF_NAME": github["ref_name"], "GITHUB_EVENT_NAME": github["event_name"],
+            "GITHUB_BASE_REF": github["base_ref"], "GITHUB_HEAD_REF": github["head_ref"], "GITHUB_WORKSPACE": str(repo),
             "GITHUB_JOB": job_id, "MLFLOW_TRACKING_URI": self._tracking_uri,
         }
         env.setdefault(TOKEN_VAR, GRADER_TOKEN)
@@ -235,7 +246,9 @@ def make_checkout(workspace: Path, repo: Path, change: Change) -> tuple[Path, st
 
 
 def _git(repo: Path, *args: str) -> str:
-    proc = subprocess.run([*GIT, *args], cwd=repo, capture_output=True, text=True, check=False)
+    # Fixed dates: the same workspace and change always make the same commit (the same sha).
+    env = {**os.environ, "GIT_AUTHOR_DATE": COMMIT_DATE, "GIT_COMMITTER_DATE": COMMIT_DATE}
+    proc = subprocess.run([*GIT, *args], cwd=repo, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise InfraError(f"git {' '.join(args)} failed in the clean checkout: {proc.stderr.strip()[:500]}")
     return proc.stdout

@@ -34,10 +34,17 @@ class Pushes:
 
     def _play(self, name: str) -> PipelineRun:
         if name == "good-again":
-            # The same commit and data as the good push, in a fresh checkout, up to training.
+            # The same commit and data as the good push, trained again in another checkout:
+            # the pull request of that commit when it trained, else a run up to training.
             self["good"]
+            pull_request = self["pull-request"]
+            if pull_request.stage("train") is not None:
+                return pull_request
             repo, sha = self._player.checkout(self._changes["good"], name="good-again")
             return self._player.play(self._changes["good"], repo=repo, sha=sha, until="train")
+        if name == "pull-request":
+            repo, sha = self._player.checkout(self._changes["good"], name="pull-request")
+            return self._player.play(self._changes["good"], repo=repo, sha=sha, event="pull_request")
         return self._player.play(self._changes[name])
 
 

@@ -15,7 +15,8 @@ _TIMING = re.compile(r"(time|duration|seconds|latency|_s$)", re.I)
 
 
 def _pushed(run: PipelineRun) -> str:
-    return f"on a push of {run.change.detail} (commit {run.sha[:8]})"
+    how = "a pull request with" if run.event == "pull_request" else "a push of"
+    return f"on {how} {run.change.detail} (commit {run.sha[:8]})"
 
 
 def _registry_untouched(run: PipelineRun, what: str) -> None:
@@ -95,6 +96,22 @@ def test_regressed_model_is_blocked(pushes):
 
 @pytest.mark.check(
     points=2,
+    title="A pull request never changes what serves",
+    feedback="Pull requests should show whether their model would pass, without registering or deploying it.",
+)
+def test_pull_request_does_not_deploy(pushes):
+    run = pushes["pull-request"]
+    expect(not run.problem, run.problem)
+    expect(run.ran("test"), f"{_pushed(run)}, the pipeline did not run: {run.summary()}")
+    expect(
+        run.champion_after == run.champion_before,
+        f"{_pushed(run)}, @champion moved from version {run.champion_before} to {run.champion_after} "
+        f"before anything was merged ({run.summary()})",
+    )
+
+
+@pytest.mark.check(
+    points=2,
     title="The same commit and data train the same model",
     feedback="Run twice on the same commit and data, training should log exactly the same metrics.",
 )
@@ -107,6 +124,7 @@ def test_training_is_reproducible(pushes):
         logged = [r.metrics for r in train.runs if r.metrics]
         expect(logged, f"{_pushed(run)}, the training stage logged no MLflow run with metrics")
         metrics.append(max(logged, key=len))
+    expect(first.sha == second.sha, f"the grader built two different commits ({first.sha} vs {second.sha})")
     shared = sorted(k for k in set(metrics[0]) & set(metrics[1]) if not _TIMING.search(k))
     expect(shared, f"two trainings of commit {first.sha[:8]} logged no metric in common: "
                    f"{sorted(metrics[0])} vs {sorted(metrics[1])}")

@@ -6,7 +6,6 @@ quick gates (test, validate) start in well under a second.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 from pipeline.config import (
@@ -22,9 +21,11 @@ from pipeline.config import (
 
 def test(config: Config) -> None:
     """The unit tests, all of them: a failing test stops the pipeline before training."""
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "tests"], check=False)
-    if result.returncode != 0:
-        raise StageFailed(f"the unit tests failed (pytest exit status {result.returncode})")
+    import pytest
+
+    status = pytest.main(["-q", "-p", "no:cacheprovider", "tests"])
+    if status != 0:
+        raise StageFailed(f"the unit tests failed (pytest exit status {int(status)})")
 
 
 def validate(config: Config) -> None:
