@@ -221,10 +221,14 @@ class PipelinePlayer:
 
     def _runs_since(self, started_ms: int) -> list[RunRecord]:
         from mlflow.entities import ViewType
+        from mlflow.exceptions import MlflowException
 
-        experiments = [e.experiment_id for e in self._client.search_experiments(view_type=ViewType.ALL)]
-        runs = self._client.search_runs(experiments, filter_string=f"attributes.start_time >= {started_ms}",
-                                        run_view_type=ViewType.ALL, max_results=200) if experiments else []
+        try:
+            experiments = [e.experiment_id for e in self._client.search_experiments(view_type=ViewType.ALL)]
+            runs = self._client.search_runs(experiments, filter_string=f"attributes.start_time >= {started_ms}",
+                                            run_view_type=ViewType.ALL, max_results=200) if experiments else []
+        except MlflowException as exc:
+            raise InfraError(f"cannot search the MLflow runs: {exc}") from exc
         return [RunRecord(r.info.run_id, dict(r.data.metrics), dict(r.data.params), dict(r.data.tags)) for r in runs]
 
 
@@ -235,7 +239,8 @@ def make_checkout(workspace: Path, repo: Path, change: Change) -> tuple[Path, st
     if repo.exists():
         shutil.rmtree(repo)
     shutil.copytree(workspace, repo, symlinks=True, ignore=_not_in_git)
-    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "init", "-q")
+    _git(repo, "symbolic-ref", "HEAD", "refs/heads/main")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "--allow-empty", "-m", "The repository as the candidate left it")
     if change.message:
