@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
-from typing import Callable, Protocol
 
+from labkit.provisioning import ProvisionContext
 from support import data
 
 MODEL_NAME = "late-delivery"
@@ -21,15 +21,7 @@ EXPERIMENT = "late-delivery-training"
 LEAKED_TOKEN = "mlf-ci-4f9d2c7e1b8a60357c21"
 
 
-class Context(Protocol):
-    workspace: Path
-    seed: int
-    lab_dir: Path
-    mlflow_tracking_uri: str
-    log: Callable[[str], None]
-
-
-def provision(ctx: Context) -> None:
+def provision(ctx: ProvisionContext) -> None:
     shipments = data.Shipments.from_seed(ctx.seed)
     training, holdout = data.training_set(shipments), data.holdout_set(shipments)
     (ctx.workspace / "data").mkdir(exist_ok=True)
