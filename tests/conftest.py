@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -27,3 +28,37 @@ def labs_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, labkit_home: Path
     shutil.copytree(FIXTURE_LABS, root)
     monkeypatch.setenv("LABKIT_LABS_PATH", str(root))
     return root
+
+
+# ---- the `cluster` marker ------------------------------------------------------------------
+# Cluster tests need Docker, kind and a node image. Where those are missing they are skipped
+# with the reason, unless LABKIT_REQUIRE_CLUSTER=1 (CI, after it built the offline
+# toolchain): there a missing piece is a failure, never a silent skip.
+REQUIRE_ENV = "LABKIT_REQUIRE_CLUSTER"
+
+
+def _missing() -> str | None:
+    from labkit.kube.cluster import offline_node_image
+    from labkit.kube.images import image_exists
+    from labkit.runtimes.kind import KindRuntime
+
+    problem = KindRuntime().unavailable_reason()
+    if problem is not None:
+        return f"{problem.message} ({problem.hint})"
+    if not os.environ.get("LABKIT_KIND_NODE_IMAGE") and not image_exists(offline_node_image()):
+        if not os.environ.get(REQUIRE_ENV):  # online machines pull kind's image: opt in with the env var
+            return f"no offline node image {offline_node_image()} (labkit offline prepare; or set {REQUIRE_ENV}=1 online)"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    cluster_items = [item for item in items if item.get_closest_marker("cluster")]
+    if not cluster_items:
+        return
+    reason = _missing()
+    if reason is None:
+        return
+    if os.environ.get(REQUIRE_ENV):
+        raise pytest.UsageError(f"{REQUIRE_ENV} is set but the kind runtime cannot run here: {reason}")
+    for item in cluster_items:
+        item.add_marker(pytest.mark.skip(reason=f"no kind cluster possible here: {reason}"))

@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 NODE_IMAGE="${NODE_IMAGE:-labkit/kind-node:$K8S_VERSION}"
 BASE="labkit/kind-base:${DEBIAN_SUITE}-${KIND_VERSION}"
-HASH="$(inputs_hash 20-base-image.sh 40-images.sh 45-storage.sh 50-node-image.sh files/*)"
+HASH="$(inputs_hash 20-base-image.sh 40-images.sh 45-storage.sh 50-node-image.sh 'files/*')"
 if [ -z "${FORCE:-}" ] && image_restore "$NODE_IMAGE" "$HASH"; then log "$NODE_IMAGE ($HASH): present"; exit 0; fi
 image_exists "$BASE" || die "missing $BASE (run 20-base-image.sh)"
 KBIN="$LABKIT_CACHE/k8s/$K8S_VERSION/bin"

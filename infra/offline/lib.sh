@@ -21,7 +21,8 @@ image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
 # inputs_hash FILE...: short hash of the given files (+ versions.env), to tag built images
 # with what they were built from, so a changed script or version rebuilds them.
-inputs_hash() { (cd "$OFFLINE_DIR" && cat versions.env "$@") | sha256sum | cut -c1-12; }
+# Patterns are expanded inside OFFLINE_DIR (quote them: 'files/*'), whatever the caller's cwd.
+inputs_hash() { (cd "$OFFLINE_DIR" && shopt -s nullglob && cat versions.env $*) | sha256sum | cut -c1-12; }
 # image_label IMAGE KEY
 image_label() { docker image inspect -f "{{ index .Config.Labels \"$2\" }}" "$1" 2>/dev/null || true; }
 # Keep a `docker save` of big images in the cache: a machine whose Docker state is gone but

@@ -64,6 +64,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="archive path (default: next to the workspace)")
     p.add_argument("--no-grade", action="store_true", help="do not run the visible checks before packing")
 
+    p = command("export", "the candidate bundle: brief, starter of a seed, visible checks; nothing hidden",
+                "views:show_export")
+    p.add_argument("lab", help="lab id (see `labkit list`)")
+    p.add_argument("--seed", type=int, required=True, help="the variant and data the candidate gets")
+    p.add_argument("--out", type=Path, required=True, help="a folder, or a FILE.tar.gz")
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
+
+    p = command("review", "hiring team: unpack submissions safely, re-provision, grade sandboxed, report",
+                "views:show_review")
+    p.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION",
+                   help="submission archives, or folders of them")
+    p.add_argument("--out", type=Path, default=Path("reviews"), help="reports and leaderboard (default: ./reviews)")
+    p.add_argument("--jobs", type=int, default=1, help="submissions reviewed at a time (default: 1)")
+    scope = p.add_mutually_exclusive_group()
+    scope.add_argument("--hidden", dest="hidden", action="store_true", default=True,
+                       help="visible and hidden checks (the default)")
+    scope.add_argument("--visible-only", dest="hidden", action="store_false", help="the visible checks only")
+    p.add_argument("--sandbox", choices=("auto", "docker", "subprocess"), default="auto",
+                   help="auto: Docker with the grader image when available, else a confined subprocess")
+
+    p = command("offline", "build the kind toolchain with no container registry (root, Debian, Go)",
+                "views:show_offline")
+    p.add_argument("action", choices=("prepare",), help="prepare: build or reuse everything (cached)")
+    p.add_argument("steps", nargs="*", metavar="STEP",
+                   help="only these steps (by number prefix, e.g. 10 50); default: all")
+
     command("stop", "stop the lab's services; your workspace and data stay", "views:show_stop")
     p = command("reset", "tear the lab down completely so the next start is fresh", "views:show_reset")
     p.add_argument("--force", action="store_true", help="also when you changed files (moved to a backup first)")

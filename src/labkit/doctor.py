@@ -9,6 +9,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from labkit.kube.tools import find_tool, offline_versions
 from labkit.paths import labkit_home
 from labkit.proc import DEFAULT_RUNNER, ProcessRunner
 from labkit.runtimes.local import SERVICES, pick_port
@@ -16,6 +17,7 @@ from labkit.runtimes.local import SERVICES, pick_port
 LOCAL_STACK = ("mlflow", "evidently", "prefect", "scikit-learn", "pandas")
 MIN_LOCAL_MEMORY_GB = 2.0
 MIN_KIND_MEMORY_GB = 6.0
+KIND_VERSION = offline_versions().get("KIND_VERSION", "v0.33.0")
 
 
 @dataclass(frozen=True)
@@ -35,13 +37,22 @@ def diagnose(*, runner: ProcessRunner = DEFAULT_RUNNER) -> list[Finding]:
     findings.append(_memory())
     findings.append(_disk())
     findings += [_port(name) for name in SERVICES]
-    findings += [_tool("docker", ["docker", "version", "--format", "{{.Server.Version}}"], runner,
-                       "apt-get install docker.io && dockerd &   (or Docker Desktop)"),
-                 _tool("kind", ["kind", "version"], runner, "go install sigs.k8s.io/kind@v0.29.0"),
+    docker = _tool("docker", ["docker", "version", "--format", "{{.Server.Version}}"], runner,
+                   "install Docker Engine (Debian: apt-get install docker.io) or Docker Desktop")
+    findings += [docker,
+                 _tool("kind", ["kind", "version"], runner,
+                       f"go install sigs.k8s.io/kind@{KIND_VERSION}   (offline: labkit offline prepare)"),
                  _tool("kubectl", ["kubectl", "version", "--client"], runner,
-                       "see https://kubernetes.io/docs/tasks/tools/ (needed for the kind runtime only)")]
+                       "https://kubernetes.io/docs/tasks/tools/ (offline: labkit offline prepare builds one)")]
+    if docker.level == "ok":
+        findings.append(_node_image(runner))
     findings.append(_cgroup())
     return findings
+
+
+def kind_ready(findings: list[Finding]) -> bool:
+    levels = {f.name: f.level for f in findings}
+    return all(levels.get(name) == "ok" for name in ("docker", "kind"))
 
 
 def _python() -> Finding:
@@ -87,15 +98,29 @@ def _port(service: str) -> Finding:
 
 
 def _tool(name: str, argv: list[str], runner: ProcessRunner, fix: str) -> Finding:
-    if shutil.which(name) is None:
+    path = find_tool(name)
+    if path is None:
         return Finding(name, "warn", "not installed (needed for the kind runtime)", fix)
-    result = runner.run(argv, timeout=10, check=False)
+    result = runner.run([path, *argv[1:]], timeout=10, check=False)
     text = (result.stdout or result.stderr).strip().splitlines()
     if not result.ok:
         detail = text[-1] if text else f"exit {result.returncode}"
-        return Finding(name, "warn", f"installed but not working: {detail}",
-                       "start the Docker daemon (dockerd)" if name == "docker" else fix)
-    return Finding(name, "ok", text[0] if text else "installed")
+        if name == "docker":
+            return Finding(name, "warn", f"the client is installed but the engine does not answer: {detail}",
+                           "start the Docker engine: sudo systemctl start docker (or: sudo dockerd &)")
+        return Finding(name, "warn", f"installed but not working: {detail}", fix)
+    where = "" if shutil.which(name) else f" ({path})"
+    return Finding(name, "ok", (text[0] if text else "installed") + where)
+
+
+def _node_image(runner: ProcessRunner) -> Finding:
+    from labkit.kube.cluster import offline_node_image
+
+    image = offline_node_image()
+    if runner.run(["docker", "image", "inspect", image], timeout=20, check=False).ok:
+        return Finding("kind node image", "ok", f"{image} (offline build)")
+    return Finding("kind node image", "ok", "kind's default (pulled from its registry on first use)",
+                   "without a registry: labkit offline prepare")
 
 
 def _cgroup() -> Finding:

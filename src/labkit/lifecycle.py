@@ -74,13 +74,14 @@ def start_lab(
     state_dir = state_dir_for(lab.id, seed)
     if action != "reuse" and state_dir.exists():
         shutil.rmtree(state_dir)  # a fresh workspace gets a fresh MLflow store, not the old runs
-    ctx = RuntimeContext(state_dir=state_dir, progress=ui.note)
     session = Session(
         lab_id=lab.id, seed=seed, runtime=chosen.name, workspace=str(workspace), state_dir=str(state_dir),
         started_at=_now(), labkit_version=__version__,
     )
+    ctx = RuntimeContext(state_dir=state_dir, progress=ui.note, info=session.runtime_info)
     staging: Path | None = None
     try:
+        _runtime_up(chosen, ctx, session, ui)
         _start_services(chosen, ctx, lab.spec.services, session, ui)
         outcome = StartOutcome(session=session, lab=lab, workspace_action=action)
         if action != "reuse" or not (state_dir / PROVISIONED_MARKER).exists():
@@ -99,6 +100,7 @@ def start_lab(
     except BaseException:
         ui.note("start did not finish; stopping what it started")
         _stop_services(chosen, ctx, session, ui)
+        _runtime_down(chosen, ctx, ui)
         clear_session()
         raise
     finally:
@@ -112,7 +114,9 @@ def stop_lab(*, ui: UI) -> Session | None:
     if session is None:
         return None
     runtime = get_runtime(session.runtime)
-    _stop_services(runtime, RuntimeContext(state_dir=session.state_path, progress=ui.note), session, ui)
+    ctx = _context(session, ui)
+    _stop_services(runtime, ctx, session, ui)
+    _runtime_down(runtime, ctx, ui)
     clear_session()
     return session
 
@@ -192,7 +196,8 @@ def require_session() -> Session:
 
 def write_service_env(workspace: Path, session: Session) -> None:
     """`.labkit/env` in the workspace: `source .labkit/env` gives the candidate's shell the URLs."""
-    lines = [f"export {k}={v}" for k, v in service_env(session.service_urls()).items()]
+    env = {**service_env(session.service_urls()), **get_runtime(session.runtime).env(session.runtime_info)}
+    lines = [f"export {k}={v}" for k, v in env.items()]
     env_file = workspace / META_DIR / "env"
     env_file.parent.mkdir(parents=True, exist_ok=True)
     env_file.write_text("# written by labkit start; source it: . .labkit/env\n" + "\n".join(lines) + "\n")
@@ -201,8 +206,9 @@ def write_service_env(workspace: Path, session: Session) -> None:
 def _resume(session: Session, lab: Lab, ui: UI) -> StartOutcome:
     """start on a running lab: the same lab, with any dead service restarted."""
     runtime = get_runtime(session.runtime)
-    ctx = RuntimeContext(state_dir=session.state_path, progress=ui.note)
+    ctx = _context(session, ui)
     outcome = StartOutcome(session=session, lab=lab, already_running=True, workspace_action="reuse")
+    _runtime_up(runtime, ctx, session, ui)  # e.g. the cluster went away with a Docker restart
     for name, info in list(session.services.items()):
         if runtime.healthy(info):
             continue
@@ -240,6 +246,27 @@ def _resolve_seed(seed: int | None, workspace: Path, lab: Lab) -> int:
     return secrets.randbelow(1_000_000)
 
 
+def _context(session: Session, ui: UI) -> RuntimeContext:
+    return RuntimeContext(state_dir=session.state_path, progress=ui.note, info=session.runtime_info)
+
+
+def _runtime_up(runtime: Runtime, ctx: RuntimeContext, session: Session, ui: UI) -> None:
+    if type(runtime).up is Runtime.up:
+        return  # nothing to bring up (the local runtime): no step to show
+    with ui.step(f"bringing up the {runtime.name} runtime"):
+        try:
+            runtime.up(ctx)
+        finally:
+            save_session(session)  # whatever up() recorded, so `labkit stop` can undo it
+
+
+def _runtime_down(runtime: Runtime, ctx: RuntimeContext, ui: UI) -> None:
+    if not ctx.info:
+        return
+    with ui.step(f"tearing down the {runtime.name} runtime"):
+        runtime.down(ctx)
+
+
 def _start_services(runtime: Runtime, ctx: RuntimeContext, names: list[str], session: Session, ui: UI) -> None:
     for name in names:
         with ui.step(f"starting {name} ({runtime.name} runtime)"):
@@ -258,7 +285,7 @@ def _provision(lab: Lab, seed: int, staging: Path, session: Session, ui: UI) -> 
     if lab.spec.provision:
         with ui.step(f"provisioning {lab.id} (seed {seed})"):
             run_provision(lab, workspace=staging, seed=seed, state_dir=session.state_path,
-                          services=session.service_urls())
+                          services=session.service_urls(), runtime_context=session.runtime_context())
     finish_render(lab, seed, variant, staging)
     write_json_atomic(session.state_path / PROVISIONED_MARKER, {"seed": seed, "at": _now()})
 

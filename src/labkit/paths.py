@@ -19,3 +19,14 @@ def session_file() -> Path:
 
 def state_dir_for(lab_id: str, seed: int) -> Path:
     return labkit_home() / "state" / f"{lab_id}-seed{seed}"
+
+
+def project_file(relative: str) -> Path:
+    """A project file outside the package (k8s/, infra/): the checkout's copy in an
+    editable install, else the copy the wheel carries under labkit/_project/."""
+    package_dir = Path(__file__).resolve().parent
+    for root in (package_dir.parents[1], package_dir / "_project"):
+        candidate = root / relative
+        if candidate.exists():
+            return candidate
+    return package_dir / "_project" / relative  # missing: callers report the path they wanted

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -78,6 +79,36 @@ class ProcessRunner:
         if check and proc.returncode != 0:
             raise CommandError(argv, proc.returncode, stdout + stderr)
         return result
+
+    def run_attached(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """Run in the foreground with its output on our stderr (long builds print their own
+        progress; stdout stays free for --json). Raises CommandError on failure or timeout."""
+        argv = [str(a) for a in argv]
+        try:
+            proc = subprocess.Popen(argv, cwd=cwd, env=dict(env) if env is not None else None,
+                                    stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=sys.stderr,
+                                    start_new_session=True)
+        except FileNotFoundError as exc:
+            raise CommandError(argv, None, "", reason=f"could not start: {exc.strerror}") from None
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise CommandError(argv, None, "", reason=f"timed out after {timeout:g}s") from None
+        except BaseException:
+            _kill_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+        if code != 0:
+            raise CommandError(argv, code, "", reason=f"exited with status {code} (its output is above)")
 
     def spawn(
         self,

@@ -12,8 +12,9 @@ import importlib
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from labkit.catalog import Lab
 from labkit.errors import CommandError, LabkitError
@@ -32,6 +33,20 @@ class ProvisionContext:
     lab_dir: Path
     state_dir: Path
     services: dict[str, str]
+    runtime: dict[str, Any] = field(default_factory=dict)  # Session.runtime_context()
+
+    @property
+    def cluster(self) -> Any:
+        """The lab's cluster (labkit.kube.api.Cluster) on the kind runtime; None elsewhere."""
+        from labkit.kube.api import Cluster, ClusterInfo
+
+        data = self.runtime.get("cluster")
+        return Cluster(ClusterInfo.from_dict(data)) if data else None
+
+    @property
+    def cluster_services(self) -> dict[str, str]:
+        """How pods reach the services (in-cluster URLs), on the kind runtime."""
+        return dict(self.runtime.get("cluster_services") or {})
 
     @property
     def mlflow_tracking_uri(self) -> str | None:
@@ -58,7 +73,7 @@ def service_env(services: dict[str, str]) -> dict[str, str]:
 
 def run_provision(
     lab: Lab, *, workspace: Path, seed: int, state_dir: Path, services: dict[str, str],
-    runner: ProcessRunner = DEFAULT_RUNNER,
+    runtime_context: dict[str, Any] | None = None, runner: ProcessRunner = DEFAULT_RUNNER,
 ) -> str:
     """Run the lab's hook against a staged workspace; returns its output."""
     if not lab.spec.provision:
@@ -67,6 +82,7 @@ def run_provision(
     write_json_atomic(context_path, {
         "hook": lab.spec.provision, "workspace": str(workspace), "seed": seed,
         "lab_dir": str(lab.path), "state_dir": str(state_dir), "services": services,
+        "runtime": runtime_context or {},
     })
     env = {**os.environ, **service_env(services), "PYTHONDONTWRITEBYTECODE": "1"}
     try:
@@ -89,7 +105,7 @@ def _main(context_path: str) -> None:
     hook = getattr(importlib.import_module(module_name), func_name)
     hook(ProvisionContext(
         workspace=Path(data["workspace"]), seed=int(data["seed"]), lab_dir=Path(data["lab_dir"]),
-        state_dir=Path(data["state_dir"]), services=data["services"],
+        state_dir=Path(data["state_dir"]), services=data["services"], runtime=data.get("runtime") or {},
     ))
 
 

@@ -26,6 +26,7 @@ class ServiceInfo:
     pid: int
     log_path: str
     health_path: str
+    in_cluster_url: str = ""  # how pods reach it, when it runs on a cluster
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Session:
     started_at: str
     services: dict[str, ServiceInfo] = field(default_factory=dict)
     labkit_version: str = ""
+    runtime_info: dict[str, Any] = field(default_factory=dict)  # Runtime.up()'s answer
 
     @property
     def workspace_path(self) -> Path:
@@ -49,6 +51,12 @@ class Session:
 
     def service_urls(self) -> dict[str, str]:
         return {name: s.url for name, s in self.services.items()}
+
+    def runtime_context(self) -> dict[str, Any]:
+        """What lab hooks and checks learn of the runtime: its info (the cluster, on kind)
+        and how pods reach the services (their in-cluster URLs)."""
+        in_cluster = {name: s.in_cluster_url for name, s in self.services.items() if s.in_cluster_url}
+        return {"runtime": self.runtime, **self.runtime_info, "cluster_services": in_cluster}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

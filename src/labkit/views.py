@@ -32,18 +32,31 @@ def show_list(args: Args, ui: UI) -> int:
 
 
 def show_doctor(args: Args, ui: UI) -> int:
-    from labkit.doctor import diagnose, local_ready
+    from labkit.doctor import diagnose, kind_ready, local_ready
 
     findings = diagnose()
     ready = local_ready(findings)
     if ui.json_mode:
-        ui.emit_json({"local_runtime_ready": ready, "findings": [f.to_dict() for f in findings]})
+        ui.emit_json({"local_runtime_ready": ready, "kind_runtime_ready": kind_ready(findings),
+                      "findings": [f.to_dict() for f in findings]})
     else:
         marks = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
         for f in findings:
             ui.result(f"[{marks[f.level]}] {f.name:<14} {f.detail}" + (f"\n{'':>21}fix: {f.fix}" if f.fix else ""))
         ui.result("\nlocal runtime: " + ("ready" if ready else "NOT ready (see FAIL lines)"))
+        ui.result("kind runtime:  " + ("ready" if kind_ready(findings) else "not ready (see docker and kind above)"))
     return ExitStatus.OK if ready else ExitStatus.RUNTIME_UNAVAILABLE
+
+
+def show_offline(args: Args, ui: UI) -> int:
+    from labkit.kube.offline import prepare_offline
+
+    outcome = prepare_offline(steps=tuple(args.steps))
+    if ui.json_mode:
+        ui.emit_json({"script": outcome.script, "cache": outcome.cache, "steps": list(outcome.steps)})
+    else:
+        ui.result(f"offline toolchain ready (cache: {outcome.cache}); `labkit doctor` shows what the kind runtime uses")
+    return ExitStatus.OK
 
 
 def show_start(args: Args, ui: UI) -> int:
@@ -136,6 +149,42 @@ def show_submit(args: Args, ui: UI) -> int:
     return ExitStatus.OK
 
 
+def show_export(args: Args, ui: UI) -> int:
+    from labkit.bundles.export import export_lab
+
+    outcome = export_lab(lab_id=args.lab, seed=args.seed, out=args.out, force=args.force)
+    if ui.json_mode:
+        ui.emit_json({"bundle": str(outcome.path), "lab": outcome.lab_id, "seed": outcome.seed,
+                      "variant": outcome.variant, "files": outcome.files})
+    else:
+        ui.result(f"candidate bundle for {outcome.lab_id} (seed {outcome.seed}) written to {outcome.path}")
+        ui.result(f"  {len(outcome.files)} files: {', '.join(sorted(outcome.files))}")
+    return ExitStatus.OK
+
+
+def show_review(args: Args, ui: UI) -> int:
+    from labkit.review.batch import review_submissions
+
+    summary = review_submissions(submissions=args.submissions, out=args.out, jobs=args.jobs, hidden=args.hidden,
+                                 sandbox=args.sandbox, ui=ui)
+    if ui.json_mode:
+        ui.emit_json({"out": str(summary.out), "sandbox": summary.enforcement.to_dict(), "skipped": summary.skipped,
+                      "leaderboard": summary.rows, "csv": str(summary.leaderboard_csv)})
+    else:
+        for warning in summary.enforcement.warnings:
+            ui.result(f"!! SANDBOX WARNING: {warning}")
+        ui.result(f"{'RANK':>4}  {'STATUS':<9} {'SCORE':>9}  FLAGS  SUBMISSION")
+        for row in summary.rows:
+            score = f"{row['score']:g}/{row['max_score']:g}" if row["status"] == "reviewed" else "-"
+            ui.result(f"{row['rank']!s:>4}  {row['status']:<9} {score:>9}  {row['flags']:>5}  {row['archive']}"
+                      + (f"\n{'':>32}{row['reason']}" if row["reason"] else ""))
+        if summary.skipped:
+            ui.result(f"({len(summary.skipped)} already reviewed, not redone)")
+        ui.result(f"reports: {summary.out}/submissions/*/report.html  leaderboard: {summary.leaderboard_csv}")
+    statuses = {r["status"] for r in summary.rows}
+    return ExitStatus.OK if statuses <= {"reviewed", "rejected"} else ExitStatus.GRADE_INCOMPLETE
+
+
 def show_stop(args: Args, ui: UI) -> int:
     from labkit.lifecycle import stop_lab
 
@@ -163,16 +212,21 @@ def show_reset(args: Args, ui: UI) -> int:
 
 def _session_json(session) -> dict:  # noqa: ANN001
     data = session.to_dict()
-    data["services"] = {name: {"url": s.url, "pid": s.pid, "log": s.log_path} for name, s in session.services.items()}
+    data["services"] = {name: {"url": s.url, "pid": s.pid, "log": s.log_path, "in_cluster_url": s.in_cluster_url}
+                        for name, s in session.services.items()}
     return data
 
 
 def _session_text(session, health: dict[str, bool] | None = None) -> str:  # noqa: ANN001
     lines = [f"lab:       {session.lab_id} (seed {session.seed}, {session.runtime} runtime)",
              f"workspace: {session.workspace}"]
+    cluster = session.runtime_info.get("cluster")
+    if cluster:
+        lines.append(f"cluster:   kind {cluster['name']} (KUBECONFIG={cluster['kubeconfig']})")
     for name, info in session.services.items():
         state = "" if health is None else ("  healthy" if health.get(name) else "  NOT ANSWERING")
-        lines.append(f"{name + ':':<10} {info.url}{state}")
+        inside = f"  (pods: {info.in_cluster_url})" if info.in_cluster_url else ""
+        lines.append(f"{name + ':':<10} {info.url}{state}{inside}")
     return "\n".join(lines)
 
 

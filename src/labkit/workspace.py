@@ -210,6 +210,18 @@ def protected_changes(workspace: Path, manifest: Manifest, patterns: list[str]) 
     return sorted(p for p in touched if any(fnmatch.fnmatch(p, pat) for pat in patterns))
 
 
+def text_lines(path: Path, limit: int = 1_000_000) -> list[str] | None:
+    """A file's lines for diffing: [] when absent, None when binary or too large to diff."""
+    if not path.is_file():
+        return []
+    if path.stat().st_size > limit:
+        return None
+    try:
+        return path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError:
+        return None
+
+
 def _ignore_caches(_dir: str, names: list[str]) -> set[str]:
     return {n for n in names if n in IGNORED_PARTS or n.endswith(".pyc")}
 

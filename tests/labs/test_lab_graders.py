@@ -45,6 +45,19 @@ def shipped_labs() -> list[Lab]:
 LABS = shipped_labs()
 
 
+def lab_runtime(lab: Lab) -> str:
+    """local where the lab can use it (faster), else its first runtime (kind)."""
+    return "local" if "local" in lab.spec.runtimes else lab.spec.runtimes[0]
+
+
+def lab_params() -> list:
+    """One param per lab and seed; labs that need a cluster carry the `cluster` marker too,
+    so they are skipped with the reason where no cluster can run (tests/conftest.py)."""
+    return [pytest.param((lab, seed), id=f"{lab.id}-seed{seed}",
+                         marks=[pytest.mark.cluster] if lab_runtime(lab) == "kind" else [])
+            for lab in LABS for seed in SEEDS]
+
+
 def wrong_solutions(lab: Lab) -> list[tuple[str, dict]]:
     index = lab.path / "wrong" / "index.yaml"
     return list(yaml.safe_load(index.read_text()).items()) if index.exists() else []
@@ -54,7 +67,7 @@ class RunningLab:
     def __init__(self, lab: Lab, seed: int, root: Path) -> None:
         self.lab, self.seed, self.ui = lab, seed, UI()
         self.workspace = root / "ws"
-        start_lab(lab_id=lab.id, runtime="local", seed=seed, workspace=self.workspace, ui=self.ui)
+        start_lab(lab_id=lab.id, runtime=lab_runtime(lab), seed=seed, workspace=self.workspace, ui=self.ui)
         self.pristine = root / "pristine"
         shutil.copytree(self.workspace, self.pristine, symlinks=True)
 
@@ -70,8 +83,7 @@ class RunningLab:
         return grade_lab(hidden=True, fmt="json", out=None, ui=self.ui, select=select).result
 
 
-@pytest.fixture(scope="module", params=[(lab, seed) for lab in LABS for seed in SEEDS],
-                ids=lambda p: f"{p[0].id}-seed{p[1]}")
+@pytest.fixture(scope="module", params=lab_params())
 def running(request, tmp_path_factory):
     lab, seed = request.param
     root = tmp_path_factory.mktemp(lab.id)

@@ -52,10 +52,12 @@ def test_malformed_lab_reports_every_problem(run, labs_copy):
         assert key in err
 
 
-def test_kind_runtime_says_it_is_not_available_yet(run, tmp_path):
+def test_kind_runtime_without_a_docker_engine_says_how_to_start_one(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-docker.sock'}")
     code, _, err = run("start", "adder", "--runtime", "kind", "--workspace", str(tmp_path / "ws"))
     assert code == ExitStatus.RUNTIME_UNAVAILABLE
-    assert "not available" in err and not (tmp_path / "ws").exists()
+    assert "Docker engine is not running" in err and "dockerd" in err
+    assert not (tmp_path / "ws").exists()
 
 
 def test_commands_that_need_a_lab_say_how_to_start_one(run):

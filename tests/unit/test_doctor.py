@@ -11,23 +11,44 @@ class FakeRunner:
         self.results = results
 
     def run(self, argv, *, timeout, check=True, **_):
-        code, out = self.results[argv[0]]
+        code, out = self.results[argv[0].rsplit("/", 1)[-1]]
         return Completed(list(argv), code, out, "", 0.01)
 
 
+def only(*names):
+    return lambda name: f"/usr/bin/{name}" if name in names else None
+
+
 def test_docker_installed_but_daemon_down_is_a_warning_with_the_fix(monkeypatch):
-    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}" if name == "docker" else None)
+    monkeypatch.setattr(shutil, "which", only("docker"))
+    monkeypatch.setattr(doctor, "find_tool", only("docker"))
     runner = FakeRunner({"docker": (1, "Cannot connect to the Docker daemon")})
-    findings = {f.name: f for f in doctor.diagnose(runner=runner)}
-    assert findings["docker"].level == "warn" and "daemon" in findings["docker"].fix
+    found = doctor.diagnose(runner=runner)
+    findings = {f.name: f for f in found}
+    assert findings["docker"].level == "warn" and "dockerd" in findings["docker"].fix
     assert "Cannot connect" in findings["docker"].detail
-    assert findings["kind"].level == "warn" and "go install sigs.k8s.io/kind" in findings["kind"].fix
+    assert findings["kind"].level == "warn" and "go install sigs.k8s.io/kind@v0.33.0" in findings["kind"].fix
+    assert "kind node image" not in findings  # nothing to ask a Docker that does not answer
+    assert not doctor.kind_ready(found)
+
+
+def test_kind_runtime_ready_with_docker_and_kind_found_off_path(monkeypatch):
+    monkeypatch.setattr(shutil, "which", only("docker"))
+    monkeypatch.setattr(doctor, "find_tool", lambda name: f"/cache/bin/{name}" if name != "kubectl" else None)
+    runner = FakeRunner({"docker": (0, "20.10.24"), "kind": (0, "kind v0.33.0"), "image": (1, "")})
+    runner.results["docker"] = (0, "20.10.24")
+    found = doctor.diagnose(runner=runner)
+    findings = {f.name: f for f in found}
+    assert findings["kind"].level == "ok" and "/cache/bin/kind" in findings["kind"].detail
+    assert findings["kubectl"].level == "warn" and "offline prepare" in findings["kubectl"].fix
+    assert doctor.kind_ready(found)
 
 
 def test_missing_ml_stack_fails_the_local_runtime(monkeypatch):
     real = doctor.importlib.util.find_spec
     monkeypatch.setattr(doctor.importlib.util, "find_spec", lambda name: None if name == "evidently" else real(name))
     monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(doctor, "find_tool", lambda name: None)
     findings = doctor.diagnose(runner=FakeRunner({}))
     evidently = next(f for f in findings if f.name == "evidently")
     assert evidently.level == "fail" and "labkit[local]" in evidently.fix

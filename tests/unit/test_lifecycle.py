@@ -139,3 +139,48 @@ def test_the_session_file_is_json_a_human_can_read(labkit_home, tmp_path, ui):
     lifecycle.start_lab(lab_id="adder", seed=2, workspace=tmp_path / "ws", ui=ui)
     data = json.loads((labkit_home / "session.json").read_text())
     assert data["lab_id"] == "adder" and data["seed"] == 2 and data["workspace"] == str(tmp_path / "ws")
+
+
+class FakeClusterRuntime(FakeRuntime):
+    """A runtime with something underneath its services (the kind cluster)."""
+
+    name = "kind"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.clusters: list[str] = []
+        self.downs = 0
+
+    def up(self, ctx):
+        if not self.clusters:
+            self.clusters.append("labkit")
+        ctx.info["cluster"] = {"name": "labkit", "kubeconfig": "/tmp/kc", "context": "kind-labkit", "owned": True}
+        return ctx.info
+
+    def down(self, ctx):
+        self.downs += 1
+        self.clusters.clear()
+
+    def env(self, info):
+        return {"KUBECONFIG": info["cluster"]["kubeconfig"]}
+
+
+def test_a_cluster_runtime_is_brought_up_recorded_and_torn_down_on_stop(two_service_lab, monkeypatch, tmp_path, ui):
+    runtime = FakeClusterRuntime()
+    monkeypatch.setattr(lifecycle, "choose_runtime", lambda *_: runtime)
+    monkeypatch.setattr(lifecycle, "get_runtime", lambda _name: runtime)
+    session = lifecycle.start_lab(lab_id="adder", seed=1, workspace=tmp_path / "ws", ui=ui).session
+    assert runtime.clusters == ["labkit"] and session.runtime_info["cluster"]["name"] == "labkit"
+    assert load_session().runtime_info == session.runtime_info  # a later command finds the cluster
+    assert "KUBECONFIG=/tmp/kc" in (tmp_path / "ws" / ".labkit" / "env").read_text()
+    assert session.runtime_context()["cluster"]["context"] == "kind-labkit"
+    lifecycle.stop_lab(ui=ui)
+    assert runtime.clusters == [] and runtime.running == [] and runtime.downs == 1
+
+
+def test_a_failed_start_tears_the_cluster_down_too(two_service_lab, monkeypatch, tmp_path, ui):
+    runtime = FakeClusterRuntime(fail_on="prefect", error=LabkitError("prefect did not start"))
+    monkeypatch.setattr(lifecycle, "choose_runtime", lambda *_: runtime)
+    with pytest.raises(LabkitError):
+        lifecycle.start_lab(lab_id="adder", seed=1, workspace=tmp_path / "ws", ui=ui)
+    assert runtime.clusters == [] and runtime.running == [] and load_session() is None

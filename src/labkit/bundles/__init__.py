@@ -1,1 +1,2 @@
-"""Archives that move a lab between people: a candidate's submission (and, later, bundles and reviews)."""
+"""Archives that move a lab between people: the candidate bundle (export), the submission
+(submit), and the reviewer's safe unpacking of it (unpack)."""

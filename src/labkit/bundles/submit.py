@@ -9,6 +9,7 @@ flags for a human; nothing is rejected here.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import importlib.metadata
 import io
 import json
@@ -25,7 +26,7 @@ from labkit.catalog import load_lab
 from labkit.errors import NotFoundError
 from labkit.session import load_session
 from labkit.ui import UI
-from labkit.workspace import META_DIR, Manifest, changes_since_render, hash_tree, iter_files, protected_changes, render_starter
+from labkit.workspace import META_DIR, Manifest, changes_since_render, hash_tree, iter_files, protected_changes, render_starter, text_lines
 
 FORMAT_VERSION = 1
 TOOL_PACKAGES = ("mlflow", "evidently", "prefect", "scikit-learn", "pandas", "numpy", "pytest")
@@ -72,6 +73,7 @@ def build_submission(*, workspace: Path, out: Path | None = None) -> tuple[Path,
             "rendered_at": manifest.rendered_at,
             "session_started_at": session.started_at if session and session.lab_id == lab.id else "",
             "last_grade_at": (last_grade or {}).get("finished_at", ""),
+            "grades": _grade_log(workspace),
             "submitted_at": now.isoformat(timespec="seconds"),
         },
         "last_grade": None if last_grade is None else {
@@ -85,7 +87,13 @@ def build_submission(*, workspace: Path, out: Path | None = None) -> tuple[Path,
         },
         "tools": _tool_versions(),
     }
-    integrity = {"rendered": manifest.files, "current": hash_tree(workspace)}
+    current = hash_tree(workspace)
+    integrity = {
+        "rendered": manifest.files,  # sha256 of every file labkit rendered: the starter and provisioned data
+        "current": current,  # sha256 of every file as packed
+        "protected": {p: {"rendered": h, "current": current.get(p, "")} for p, h in manifest.files.items()
+                      if any(fnmatch.fnmatch(p, pat) for pat in lab.spec.workspace.protected)},
+    }
     out = out or workspace.parent / f"{lab.id}-seed{manifest.seed}-submission-{now:%Y%m%d-%H%M%S}.tar.gz"
     out.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(out, "w:gz") as archive:
@@ -109,22 +117,23 @@ def _starter_diff(lab: Any, seed: int, workspace: Path, added: list[str]) -> str
         names = sorted({p.relative_to(starter).as_posix() for p in iter_files(starter)} | set(added))
         chunks = []
         for name in names:
-            before, after = _text(starter / name), _text(workspace / name)
+            before, after = text_lines(starter / name), text_lines(workspace / name)
             if before is None or after is None or before == after:
                 continue
             chunks.extend(difflib.unified_diff(before, after, f"a/{name}", f"b/{name}"))
         return "".join(chunks)
 
 
-def _text(path: Path, limit: int = 1_000_000) -> list[str] | None:
-    if not path.exists():
-        return []
-    if path.stat().st_size > limit:
-        return None
-    try:
-        return path.read_text(encoding="utf-8").splitlines(keepends=True)
-    except UnicodeDecodeError:
-        return None
+def _grade_log(workspace: Path) -> list[dict[str, Any]]:
+    """Every grade the candidate ran (time, visible or hidden, score); torn lines skipped."""
+    path = workspace / META_DIR / "grades.jsonl"
+    grades = []
+    for line in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:
+        try:
+            grades.append(json.loads(line))
+        except ValueError:
+            continue
+    return grades
 
 
 def _tool_versions() -> dict[str, str]:

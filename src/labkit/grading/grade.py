@@ -6,6 +6,7 @@ the caller gets a GradeResult and a report on disk; the failure is in the report
 
 from __future__ import annotations
 
+import json
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,6 +23,7 @@ from labkit.ui import UI
 from labkit.workspace import META_DIR
 
 LAST_GRADE = "last-grade.json"
+GRADE_LOG = "grades.jsonl"  # one line per grade, in the workspace: submit reports every grade's time
 
 
 @dataclass
@@ -44,12 +46,25 @@ def grade_lab(
     if not hidden and not select:
         # The candidate's own copy (submit packs it); hidden results never enter the workspace.
         write_json_atomic(session.workspace_path / META_DIR / LAST_GRADE, result.to_dict())
+    log_grade(session.workspace_path, result, select)
     report_path = None
     if out is not None:
         report_path = out / default_filename(fmt) if out.is_dir() else out
         report_path.parent.mkdir(parents=True, exist_ok=True)
         report_path.write_text(render(result, fmt))
     return GradeOutcome(result, record, report_path)
+
+
+def log_grade(workspace: Path, result: GradeResult, select: tuple[str, ...]) -> None:
+    """Append the grade's time and score (never its check outputs) to the workspace's log."""
+    line = {"finished_at": result.finished_at or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "hidden": result.hidden, "selected": list(select), "score": result.score,
+            "max_score": result.max_score, "complete": result.complete}
+    try:
+        with open(workspace / META_DIR / GRADE_LOG, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line) + "\n")
+    except OSError:
+        pass  # the grade stands without its log line
 
 
 def _grade_safely(
@@ -60,7 +75,7 @@ def _grade_safely(
         return run_checks(
             lab, workspace=session.workspace_path, seed=session.seed, state_dir=session.state_path,
             services=session.service_urls(), hidden=hidden, grade_dir=grade_dir, timeout_s=timeout_s,
-            select=select,
+            select=select, runtime_context=session.runtime_context(),
         )
     except Exception as exc:  # noqa: BLE001 - a grade must always produce a report
         return GradeResult(

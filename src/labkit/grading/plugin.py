@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ class GradeContext:
     hidden: bool
     results_path: Path
     select: tuple[str, ...] = ()  # check function names; empty means every check
+    runtime: dict[str, Any] = field(default_factory=dict)  # Session.runtime_context()
+    sandbox: dict[str, Any] | None = None  # set by `labkit review`: confine the candidate's commands
 
     @classmethod
     def load(cls) -> GradeContext:
@@ -42,7 +44,8 @@ class GradeContext:
             lab_id=data["lab_id"], seed=int(data["seed"]), lab_dir=Path(data["lab_dir"]),
             workspace=Path(data["workspace"]), state_dir=Path(data["state_dir"]),
             services=dict(data["services"]), hidden=bool(data["hidden"]), results_path=Path(data["results_path"]),
-            select=tuple(data.get("select", ())),
+            select=tuple(data.get("select", ())), runtime=dict(data.get("runtime") or {}),
+            sandbox=data.get("sandbox") or None,
         )
 
 
@@ -252,12 +255,30 @@ def prefect_api_url(grade_context: GradeContext) -> str:
 
 
 @pytest.fixture(scope="session")
+def kube_cluster(grade_context: GradeContext) -> Any:
+    """The lab's cluster (labkit.kube.api.Cluster); an infrastructure error off the kind runtime."""
+    from labkit.kube.api import Cluster, ClusterInfo
+
+    data = grade_context.runtime.get("cluster")
+    if not data:
+        raise InfraError("this lab is not running on the kind runtime: start it with --runtime kind")
+    return Cluster(ClusterInfo.from_dict(data))
+
+
+@pytest.fixture(scope="session")
+def cluster_services(grade_context: GradeContext) -> dict[str, str]:
+    """How pods reach the lab's services (in-cluster URLs), on the kind runtime."""
+    return dict(grade_context.runtime.get("cluster_services") or {})
+
+
+@pytest.fixture(scope="session")
 def run_in_workspace(grade_context: GradeContext) -> Any:
     """Run the candidate's code as a candidate would, with the services in its env.
 
     Returns a callable; a timeout is the candidate's (their code hung), so it is
     reported through ``timed_out`` rather than raised. ``cwd`` runs it in another folder
-    instead of the workspace (e.g. a clean copy of it).
+    instead of the workspace (e.g. a clean copy of it). Under `labkit review` this is
+    where the sandbox applies: checks run candidate code only through this fixture.
     """
     from labkit.proc import DEFAULT_RUNNER
     from labkit.provisioning import service_env
@@ -268,6 +289,12 @@ def run_in_workspace(grade_context: GradeContext) -> Any:
     def run(argv: list[str], *, timeout: float = 120, env: dict[str, str] | None = None,
             cwd: Path | None = None) -> Any:
         argv = [sys.executable if i == 0 and a == "python" else a for i, a in enumerate(argv)]
+        if grade_context.sandbox is not None:
+            from labkit.review.confine import run_confined
+
+            return run_confined(argv, cwd=cwd or grade_context.workspace, timeout=timeout,
+                                spec=grade_context.sandbox,
+                                env={**service_env(grade_context.services), **(env or {})})
         return DEFAULT_RUNNER.run(argv, timeout=timeout, cwd=cwd or grade_context.workspace,
                                   env={**base_env, **(env or {})}, check=False)
 

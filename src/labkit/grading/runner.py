@@ -13,6 +13,7 @@ import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from labkit import __version__
 from labkit.catalog import Lab
@@ -30,17 +31,27 @@ _INI = "[pytest]\naddopts = -p no:cacheprovider\npython_files = test_*.py\n"
 def run_checks(
     lab: Lab, *, workspace: Path, seed: int, state_dir: Path, services: dict[str, str], hidden: bool,
     grade_dir: Path, timeout_s: float | None = None, select: tuple[str, ...] = (),
-    runner: ProcessRunner = DEFAULT_RUNNER,
+    runtime_context: dict[str, Any] | None = None, runner: ProcessRunner = DEFAULT_RUNNER,
+    sandbox: dict | None = None,
 ) -> GradeResult:
-    """Run the lab's checks (visible, or all when hidden; only ``select`` by name if given)."""
+    """Run the lab's checks (visible, or all when hidden; only ``select`` by name if given).
+
+    With ``sandbox`` (a review), candidate commands are confined (labkit.review.confine)
+    and may write only to the workspace, a scratch folder and pytest's temp folder,
+    which is therefore placed inside the grade folder; results.jsonl stays read-only to them.
+    """
     grade_dir.mkdir(parents=True, exist_ok=True)
     results_path = grade_dir / "results.jsonl"
     results_path.unlink(missing_ok=True)
     context_path = grade_dir / "context.json"
+    basetemp = grade_dir / "tmp"
+    if sandbox is not None:
+        sandbox = {**sandbox, "scratch": str(grade_dir / "scratch"), "rw": [str(basetemp)],
+                   "services": dict(services)}
     write_json_atomic(context_path, {
         "lab_id": lab.id, "seed": seed, "lab_dir": str(lab.path), "workspace": str(workspace),
         "state_dir": str(state_dir), "services": services, "hidden": hidden, "results_path": str(results_path),
-        "select": list(select),
+        "select": list(select), "runtime": runtime_context or {}, "sandbox": sandbox,
     })
     ini = grade_dir / "pytest.ini"
     ini.write_text(_INI)
@@ -48,6 +59,8 @@ def run_checks(
     targets = [checks_dir] if hidden else [checks_dir / "visible"]
     argv = [sys.executable, "-m", "pytest", *map(str, targets), "-c", str(ini), "--rootdir", str(checks_dir), "--confcutdir", str(checks_dir),
             "-p", "labkit.grading.plugin", "-q", "--no-header", "-rN", "--tb=short"]
+    if sandbox is not None:
+        argv += ["--basetemp", str(basetemp)]
     env = {**os.environ, CONTEXT_ENV: str(context_path), "PYTHONDONTWRITEBYTECODE": "1"}
     result = GradeResult(lab_id=lab.id, seed=seed, hidden=hidden, started_at=_now(), labkit_version=__version__)
     timeout = timeout_s or lab.spec.grading.timeout_s

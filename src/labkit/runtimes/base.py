@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from labkit.proc import DEFAULT_RUNNER, ProcessRunner
 from labkit.session import ServiceInfo
@@ -26,6 +27,8 @@ class RuntimeContext:
     state_dir: Path
     progress: Progress
     runner: ProcessRunner = DEFAULT_RUNNER
+    # What up() returned, kept in the session: how later commands find the runtime's cluster.
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 class Runtime(abc.ABC):
@@ -34,6 +37,17 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def unavailable_reason(self) -> Unavailable | None:
         """None when this runtime can run on this machine; cheap (no heavy imports)."""
+
+    def up(self, ctx: RuntimeContext) -> dict[str, Any]:
+        """Bring up what the services run on (a cluster); idempotent. Returns what to remember."""
+        return {}
+
+    def down(self, ctx: RuntimeContext) -> None:
+        """Undo up() after the services are stopped; a no-op if it is already gone."""
+
+    def env(self, info: dict[str, Any]) -> dict[str, str]:
+        """Environment for the candidate's shell and code (e.g. KUBECONFIG)."""
+        return {}
 
     @abc.abstractmethod
     def start_service(self, ctx: RuntimeContext, service: str) -> ServiceInfo:

@@ -1,0 +1,1 @@
+"""`labkit review`: the hiring team's side — unpack, verify, re-provision, grade sandboxed, report."""

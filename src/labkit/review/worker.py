@@ -1,0 +1,158 @@
+"""Review one submission, in a process of its own (``python -m labkit.review.worker JOB``).
+
+A process per submission, with its own LABKIT_HOME, so that each review has its own
+services, ports and state, a crash or a hang costs that submission alone, and the
+batch can run several side by side. The outcome is always a record (result.json)
+and two reports, whether the submission was graded, rejected or broke something.
+
+Steps: unpack safely → read and validate the claims → provision the lab afresh with
+the submission's seed → overlay the candidate's files (never their protected files,
+never their checks) → verify integrity → grade (visible + hidden) with the
+candidate's commands sandboxed → stop the services → write the record.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import shutil
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from labkit import __version__
+from labkit.errors import BadInput, LabkitError, NotFoundError
+
+RESULT = "result.json"
+
+
+def review_one(job: dict[str, Any]) -> dict[str, Any]:
+    """The record of one review; never raises for anything the submission can cause."""
+    from labkit.bundles.unpack import safe_unpack
+
+    job_dir = Path(job["job_dir"])
+    archive = Path(job["archive"])
+    started = time.monotonic()
+    record: dict[str, Any] = {
+        "id": job["id"], "archive": str(archive), "archive_sha256": job.get("archive_sha256", ""),
+        "status": "error", "final": False, "reason": "", "lab": "", "seed": None,
+        "score": 0.0, "max_score": 0.0, "percent": 0.0, "complete": False, "flags": [], "notes": [],
+        "sandbox": job.get("sandbox", {}), "reviewed_with": __version__,
+    }
+    work = job_dir / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        unpacked = safe_unpack(archive, work / "unpacked")
+        record["notes"] += unpacked.notes
+        _grade_submission(job, work, record)
+    except (BadInput, NotFoundError) as exc:  # the submission's fault: final, a rerun changes nothing
+        record.update(status="rejected", final=True, reason=str(exc))
+    except LabkitError as exc:  # the reviewer's side (provisioning, services): worth a rerun
+        record.update(status="error", reason=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: keep the trace for us, a row for the reviewer
+        record.update(status="error", reason=f"labkit failed while reviewing: {exc!r}")
+        (job_dir / "crash.txt").write_text(traceback.format_exc())
+    record["review_s"] = round(time.monotonic() - started, 1)
+    record["reviewed_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    shutil.rmtree(work, ignore_errors=True)  # home/ (services' data, logs) stays as evidence
+    return record
+
+
+def _grade_submission(job: dict[str, Any], work: Path, record: dict[str, Any]) -> None:
+    from labkit.catalog import load_lab
+    from labkit.grading.runner import run_checks
+    from labkit.lifecycle import start_lab, stop_lab
+    from labkit.review.intake import candidate_files, diff_summary, read_claims, time_spent_s, verify
+    from labkit.ui import UI
+    from labkit.workspace import Manifest, render_starter
+
+    claims = read_claims(work / "unpacked")
+    record.update(lab=claims.lab_id, seed=claims.seed, timestamps=claims.record.get("timestamps", {}),
+                  tools=claims.record.get("tools", {}), claimed_grade=claims.record.get("last_grade"),
+                  time_spent_s=time_spent_s(claims.record))
+    lab = load_lab(claims.lab_id)
+    protected = list(lab.spec.workspace.protected)
+    ui = UI(json_mode=True)  # progress to the worker's log, nothing else
+    workspace = work / "workspace"
+    # local where the lab runs on it; a Kubernetes lab gets its cluster (one at a time: --jobs 1)
+    runtime = "local" if "local" in lab.spec.runtimes else lab.spec.runtimes[0]
+    session = start_lab(lab_id=lab.id, runtime=runtime, seed=claims.seed, workspace=workspace, ui=ui).session
+    try:
+        fresh = Manifest.read(workspace)
+        assert fresh is not None
+        integrity = verify(claims, fresh=fresh, protected=protected)
+        overlay, ignored = candidate_files(claims, protected)
+        deleted = [p for p in fresh.files if p not in overlay and p not in ignored and not _matches(p, protected)]
+        record["notes"] += _overlay(claims.workspace, workspace, overlay, removed=deleted)
+        starter = work / "starter"
+        render_starter(lab, claims.seed, starter)
+        record["diff"] = diff_summary(starter, workspace, overlay + [p.relative_to(starter).as_posix()
+                                                                     for p in starter.rglob("*") if p.is_file()])
+        timeout = min(float(lab.spec.grading.timeout_s), float(job["policy"]["grade_timeout_s"]))
+        result = run_checks(lab, workspace=workspace, seed=claims.seed, state_dir=session.state_path,
+                            services=session.service_urls(), hidden=job["hidden"], grade_dir=work / "grade",
+                            timeout_s=timeout, sandbox={**job["policy"], **job["confine"]},
+                            runtime_context=session.runtime_context())
+    finally:
+        stop_lab(ui=ui)
+    record["flags"] += integrity.flags
+    record["flags"] += _claim_flags(claims.record.get("last_grade"), result)
+    record.update(status="reviewed", final=result.complete, score=result.score, max_score=result.max_score,
+                  percent=round(result.percent, 2), complete=result.complete, grade=result.to_dict(),
+                  reason="" if result.complete else (result.engine_error or "some checks errored (infrastructure)"))
+
+
+def _overlay(source: Path, workspace: Path, files: list[str], *, removed: list[str]) -> list[str]:
+    """Lay the candidate's files over the fresh workspace; returns what could not be placed."""
+    notes = []
+    for rel in files:
+        dest = workspace / rel
+        try:
+            if dest.is_symlink() or dest.is_dir():
+                raise IsADirectoryError(rel)  # never write through a link or over a folder
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / rel, dest)
+            if (source / rel).stat().st_mode & 0o100:
+                dest.chmod(0o755)
+        except OSError:
+            notes.append(f"not placed: {rel} (its path collides with a folder or file of the lab)")
+    for rel in removed:
+        (workspace / rel).unlink(missing_ok=True)
+    return notes
+
+
+def _claim_flags(claimed: Any, result: Any) -> list[str]:
+    """The candidate's last visible grade against the reviewer's run of the same checks."""
+    if not isinstance(claimed, dict):
+        return []
+    visible = [c for c in result.checks if c.visibility.value == "visible"]
+    ours = sum(c.score for c in visible)
+    try:
+        theirs = float(claimed.get("score", 0))
+    except (TypeError, ValueError):
+        return ["the submission's last grade is not a number"]
+    if theirs > ours:
+        return [f"self-check claimed {theirs:g} visible points; the reviewer's run of the visible checks gave {ours:g}"]
+    return []
+
+
+def _matches(path: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatch(path, pat) for pat in patterns)
+
+
+def main(job_path: str) -> int:
+    from labkit.review.report import write_reports
+    from labkit.session import write_json_atomic
+
+    job = json.loads(Path(job_path).read_text())
+    record = review_one(job)
+    write_reports(record, Path(job["job_dir"]))
+    write_json_atomic(Path(job["job_dir"]) / RESULT, record)  # last: its presence means "done"
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,77 @@
+"""A lab on the kind runtime through the CLI, as a candidate runs it: start (cluster,
+MLflow on the cluster, image built and loaded, app deployed), grade, solve, grade, stop —
+and nothing is left: no cluster, no node container."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from labkit.kube.tools import find_tool
+
+pytestmark = pytest.mark.cluster
+
+
+def labkit(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "labkit.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=os.environ.copy(), stdin=subprocess.DEVNULL)
+
+
+def kind_clusters() -> list[str]:
+    return subprocess.run([find_tool("kind"), "get", "clusters"], capture_output=True, text=True,
+                          check=True).stdout.split()
+
+
+def node_containers(cluster: str) -> list[str]:
+    out = subprocess.run(["docker", "ps", "-a", "--filter", f"label=io.x-k8s.kind.cluster={cluster}",
+                          "--format", "{{.Names}}"], capture_output=True, text=True, check=True).stdout
+    return out.split()
+
+
+def test_kind_lab_starts_grades_and_stops_leaving_nothing(labkit_home: Path, tmp_path: Path) -> None:
+    assert "labkit" not in kind_clusters(), "a cluster named labkit exists already; delete it first"
+    workspace = tmp_path / "ws"
+    timings = {}
+    try:
+        t0 = time.monotonic()
+        started = labkit("start", "kube-echo", "--runtime", "kind", "--seed", "1", "--workspace", str(workspace),
+                         "--json")
+        timings["start"] = time.monotonic() - t0
+        assert started.returncode == 0, started.stderr[-3000:]
+        session = json.loads(started.stdout)
+        assert session["runtime"] == "kind"
+        assert "labkit" in kind_clusters()
+        env_file = (workspace / ".labkit" / "env").read_text()
+        assert "KUBECONFIG=" in env_file and "MLFLOW_TRACKING_URI=http://127.0.0.1:30500" in env_file
+
+        t0 = time.monotonic()
+        starter = labkit("grade", "--format", "json")
+        timings["grade starter"] = time.monotonic() - t0
+        result = json.loads(starter.stdout)
+        statuses = {c["check_id"].split("::")[-1]: c["status"] for c in result["checks"]}
+        assert starter.returncode == 1, starter.stderr[-2000:]
+        assert statuses == {"test_greets_hello": "fail", "test_mlflow_on_cluster": "pass"}, starter.stdout[-3000:]
+        failed = next(c for c in result["checks"] if c["status"] == "fail")
+        assert "'helo'" in failed["output"]
+
+        assert labkit("solve").returncode == 0
+        t0 = time.monotonic()
+        solved = labkit("grade", "--format", "json")
+        timings["grade solution"] = time.monotonic() - t0
+        assert solved.returncode == 0, solved.stdout[-3000:]
+        assert json.loads(solved.stdout)["percent"] == 100
+    finally:
+        t0 = time.monotonic()
+        stopped = labkit("stop")
+        timings["stop"] = time.monotonic() - t0
+        print("timings (s):", {k: round(v, 1) for k, v in timings.items()})
+    assert stopped.returncode == 0, stopped.stderr[-2000:]
+    assert "labkit" not in kind_clusters()
+    assert node_containers("labkit") == []
+    assert workspace.is_dir()  # the candidate's work stays

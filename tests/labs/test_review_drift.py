@@ -1,0 +1,34 @@
+"""A real review of a real drift-detection submission: the candidate's side (start,
+solve, submit) and the hiring team's (review, sandboxed) as a new user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from labkit.cli import main
+
+pytestmark = pytest.mark.labs
+
+
+def test_a_drift_detection_submission_is_reviewed_to_full_marks(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("LABKIT_LABS_PATH", raising=False)
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path / "candidate-home"))
+    monkeypatch.chdir(tmp_path)
+    try:
+        assert main(["start", "drift-detection", "--seed", "7", "--workspace", str(tmp_path / "ws")]) == 0
+        assert main(["solve"]) == 0
+        assert main(["submit", "--out", str(tmp_path / "subs" / "candidate.tar.gz")]) == 0
+    finally:
+        main(["stop"])
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path / "reviewer-home"))
+    capsys.readouterr()
+    code = main(["review", str(tmp_path / "subs"), "--out", str(tmp_path / "reviews"), "--json"])
+    row = json.loads(capsys.readouterr().out)["leaderboard"][0]
+    assert code == 0 and row["status"] == "reviewed" and row["complete"], row
+    assert row["percent"] == 100 and row["flags"] == 0, row
+    assert not any(p.name == "session.json" for p in (tmp_path / "reviews").rglob("session.json")), \
+        "the review left a lab running"
+    assert os.path.exists(tmp_path / "reviews" / "leaderboard.csv")
