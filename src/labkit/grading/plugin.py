@@ -276,7 +276,8 @@ def run_in_workspace(grade_context: GradeContext) -> Any:
     """Run the candidate's code as a candidate would, with the services in its env.
 
     Returns a callable; a timeout is the candidate's (their code hung), so it is
-    reported through ``timed_out`` rather than raised. Under `labkit review` this is
+    reported through ``timed_out`` rather than raised. ``cwd`` runs it in another folder
+    instead of the workspace (e.g. a clean copy of it). Under `labkit review` this is
     where the sandbox applies: checks run candidate code only through this fixture.
     """
     from labkit.proc import DEFAULT_RUNNER
@@ -285,14 +286,16 @@ def run_in_workspace(grade_context: GradeContext) -> Any:
     base_env = {**os.environ, **service_env(grade_context.services)}
     base_env.pop(CONTEXT_ENV, None)
 
-    def run(argv: list[str], *, timeout: float = 120, env: dict[str, str] | None = None) -> Any:
+    def run(argv: list[str], *, timeout: float = 120, env: dict[str, str] | None = None,
+            cwd: Path | None = None) -> Any:
         argv = [sys.executable if i == 0 and a == "python" else a for i, a in enumerate(argv)]
         if grade_context.sandbox is not None:
             from labkit.review.confine import run_confined
 
-            return run_confined(argv, cwd=grade_context.workspace, timeout=timeout, spec=grade_context.sandbox,
+            return run_confined(argv, cwd=cwd or grade_context.workspace, timeout=timeout,
+                                spec=grade_context.sandbox,
                                 env={**service_env(grade_context.services), **(env or {})})
-        return DEFAULT_RUNNER.run(argv, timeout=timeout, cwd=grade_context.workspace,
+        return DEFAULT_RUNNER.run(argv, timeout=timeout, cwd=cwd or grade_context.workspace,
                                   env={**base_env, **(env or {})}, check=False)
 
     return run

@@ -1,0 +1,1 @@
+"""Lab support code shared by provisioning and the checks (never the candidate's to edit)."""
