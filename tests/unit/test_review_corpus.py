@@ -253,7 +253,7 @@ def _collide_lab(d, base, outside):
 TAMPERED_CHECK = b"import pytest\n\n@pytest.mark.check(points=100)\ndef test_free():\n    pass\n"
 
 
-@case("tampered-checks", reviewed(below=6, flag="carries test or pytest files, ignored"))
+@case("tampered-checks", reviewed(below=6, flag="adds test or pytest files the starter did not have"))
 def _tampered_checks(d, base, outside):
     starter = (FIXTURE_LABS / "adder" / "starter" / "adder.py").read_bytes()
     return _pack(d / "checks.tar.gz", base.members(**{

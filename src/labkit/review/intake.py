@@ -105,10 +105,12 @@ def verify(claims: Claims, *, fresh: Manifest, protected: list[str]) -> Integrit
     if hidden_runs:
         out.flags.append(f"the candidate ran the hidden checks {hidden_runs} time(s) before submitting "
                          "(`labkit grade --hidden`)")
-    check_like = sorted(p for p in packed if any(fnmatch.fnmatch(Path(p).name, pat) for pat in _CHECK_LIKE))
+    # Test files the starter already had are the lab's own (training-cicd ships unit tests).
+    check_like = sorted(p for p in packed if p not in fresh.files
+                        and any(fnmatch.fnmatch(Path(p).name, pat) for pat in _CHECK_LIKE))
     if check_like:
-        out.flags.append(f"carries test or pytest files, ignored (the reviewer runs the lab's own checks): "
-                         f"{_names(check_like)}")
+        out.flags.append(f"adds test or pytest files the starter did not have (grading uses the lab's own "
+                         f"checks, never these): {_names(check_like)}")
     return out
 
 
