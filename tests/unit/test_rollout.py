@@ -149,3 +149,36 @@ def test_wait_times_out_with_the_diagnosis_and_skips_terminating_pods():
     assert info.value.timed_out and clock.now >= 5
     assert "web-new" in info.value.message and "NotReady" in info.value.message
     assert "web-old" not in info.value.message
+
+
+def test_a_rollout_that_crashes_right_after_it_looks_done_is_not_done():
+    """No readiness probe: the pod counts as available while it runs, then it crashes."""
+    clock = FakeClock()
+    crashed = pod(statuses=[container(waiting={"reason": "CrashLoopBackOff"}, restarts=2,
+                                      last={"reason": "Error", "exitCode": 3})])
+    pods = [pod(statuses=[container(running=True, ready=True)])]
+    deployments = iter([deployment(), deployment(), deployment(available=1)])
+    current = {}
+
+    def next_deployment():
+        current["d"] = next(deployments, current.get("d"))
+        if current["d"]["status"]["availableReplicas"] == 1:
+            pods[:] = [crashed, pod("web-2", statuses=[container(running=True, ready=True)])]
+        return current["d"]
+
+    reader = RolloutReader(next_deployment, lambda: pods, lambda name: [])
+    with pytest.raises(RolloutFailed) as info:
+        wait_rollout(reader, "web", timeout_s=60, clock=clock, sleep=clock.sleep)
+    assert "CrashLoopBackOff" in info.value.message and "exit code 3" in info.value.message
+
+
+def test_restarts_during_the_settle_window_restart_it():
+    clock = FakeClock()
+    restarts = iter([0, 1, 1, 1, 1, 1, 1])
+
+    def pods():
+        return [pod(statuses=[container(running=True, ready=True, restarts=next(restarts, 1))])]
+
+    reader = RolloutReader(lambda: deployment(), pods, lambda name: [])
+    state = wait_rollout(reader, "web", timeout_s=60, settle_s=3, clock=clock, sleep=clock.sleep)
+    assert state.done and clock.now >= 4  # the window began again after the restart

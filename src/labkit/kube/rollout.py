@@ -190,19 +190,41 @@ def diagnose(reader: RolloutReader, deployment: dict[str, Any]) -> list[Problem]
     return problems
 
 
+def _restarts(pods: list[dict[str, Any]]) -> int:
+    return sum(cs.get("restartCount") or 0 for p in pods for cs in (p.get("status") or {}).get("containerStatuses") or [])
+
+
 def wait_rollout(
-    reader: RolloutReader, name: str, *, timeout_s: float, poll_s: float = 1.0,
+    reader: RolloutReader, name: str, *, timeout_s: float, poll_s: float = 1.0, settle_s: float = 3.0,
     progress: Callable[[str], None] | None = None, clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RolloutState:
-    """Wait until the Deployment is rolled out; raise RolloutFailed as soon as waiting is futile."""
+    """Wait until the Deployment is rolled out and stays so for settle_s with no container
+    restarting; raise RolloutFailed as soon as waiting is futile.
+
+    The settle window is what kubectl lacks: a container without a readiness probe counts
+    as available the moment it runs, so one that crashes a second later would otherwise
+    pass for rolled out.
+    """
     deadline = clock() + timeout_s
     last_message = ""
+    settled_since: float | None = None
+    baseline = 0
     while True:
         deployment = reader.deployment()
         state = rollout_state(deployment)
         if state.done:
-            return state
+            restarts = _restarts(reader.pods())
+            if settled_since is None or restarts > baseline:
+                settled_since, baseline = clock(), restarts
+            elif clock() - settled_since >= settle_s:
+                return state
+            if clock() >= deadline:
+                raise RolloutFailed(name, RolloutState(False, "containers keep restarting"),
+                                    diagnose(reader, deployment), timed_out=True)
+            sleep(poll_s)
+            continue
+        settled_since = None
         if state.message != last_message and progress:
             progress(f"{name}: {state.message}")
             last_message = state.message
