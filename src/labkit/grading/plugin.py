@@ -287,15 +287,113 @@ def run_in_workspace(grade_context: GradeContext) -> Any:
     base_env.pop(CONTEXT_ENV, None)
 
     def run(argv: list[str], *, timeout: float = 120, env: dict[str, str] | None = None,
-            cwd: Path | None = None) -> Any:
-        argv = [sys.executable if i == 0 and a == "python" else a for i, a in enumerate(argv)]
+            cwd: Path | None = None, extra_services: dict[str, str] | None = None) -> Any:
+        argv = _python(argv)
         if grade_context.sandbox is not None:
             from labkit.review.confine import run_confined
 
             return run_confined(argv, cwd=cwd or grade_context.workspace, timeout=timeout,
-                                spec=grade_context.sandbox,
+                                spec=grade_context.sandbox, extra_services=extra_services,
                                 env={**service_env(grade_context.services), **(env or {})})
         return DEFAULT_RUNNER.run(argv, timeout=timeout, cwd=cwd or grade_context.workspace,
                                   env={**base_env, **(env or {})}, check=False)
 
     return run
+
+
+def _python(argv: list[str]) -> list[str]:
+    """"python" as a command means this interpreter (the one with the lab's stack)."""
+    return [sys.executable if i == 0 and a == "python" else a for i, a in enumerate(argv)]
+
+
+class Background:
+    """A long-lived candidate process (a worker, a server) started by a check."""
+
+    def __init__(self, pid: int, log_path: Path) -> None:
+        self.pid, self.log_path = pid, log_path
+
+    def alive(self) -> bool:
+        from labkit.proc import DEFAULT_RUNNER
+
+        return DEFAULT_RUNNER.alive(self.pid)
+
+    def output(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        from labkit.proc import DEFAULT_RUNNER
+
+        DEFAULT_RUNNER.terminate(self.pid, grace_s=5)
+
+
+@pytest.fixture(scope="session")
+def start_in_workspace(grade_context: GradeContext, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Start the candidate's long-lived code (a worker, a server) in the background.
+
+    Returns a callable like ``run_in_workspace``'s, which returns a handle with
+    ``alive()``, ``output()`` and ``stop()``. Whatever is still running when the grade
+    ends is stopped. Under `labkit review` the process is confined like any other
+    candidate command, for at most ``lifetime_s`` of CPU time.
+    """
+    from labkit.proc import DEFAULT_RUNNER
+    from labkit.provisioning import service_env
+
+    started: list[Any] = []
+    logs = tmp_path_factory.mktemp("background")
+
+    def start(argv: list[str], *, name: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+              extra_services: dict[str, str] | None = None, lifetime_s: float = 1800) -> Any:
+        argv = _python(argv)
+        log_path = logs / f"{name}.log"
+        cwd = cwd or grade_context.workspace
+        if grade_context.sandbox is not None:
+            from labkit.review.confine import start_confined
+
+            handle = start_confined(argv, cwd=cwd, lifetime_s=lifetime_s, spec=grade_context.sandbox,
+                                    log_path=log_path, extra_services=extra_services,
+                                    env={**service_env(grade_context.services), **(env or {})})
+        else:
+            base_env = {**os.environ, **service_env(grade_context.services)}
+            base_env.pop(CONTEXT_ENV, None)
+            pid = DEFAULT_RUNNER.spawn(argv, log_path=log_path, cwd=cwd, env={**base_env, **(env or {})})
+            handle = Background(pid, log_path)
+        started.append(handle)
+        return handle
+
+    yield start
+    for handle in reversed(started):
+        handle.stop()
+
+
+@pytest.fixture(scope="session")
+def start_private_service(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Start a fresh MLflow or Prefect server for this grade alone; returns its URL.
+
+    For labs whose grade must not share state with what the candidate left running (a
+    worker of theirs still listening to the lab's Prefect server). The server is
+    labkit's, not the candidate's: it runs unconfined; pass its URL to the candidate's
+    commands as ``extra_services`` so a review's sandbox lets them reach it.
+    Failing to start is an infrastructure error, never the candidate's.
+    """
+    from labkit.errors import LabkitError
+    from labkit.proc import DEFAULT_RUNNER
+    from labkit.runtimes.local import launch_service
+
+    started: list[int] = []
+
+    def start(service: str) -> str:
+        folder = tmp_path_factory.mktemp(f"private-{service}")
+        try:
+            info = launch_service(service, data_dir=folder / "data", log_path=folder / "server.log",
+                                  runner=DEFAULT_RUNNER)
+        except LabkitError as exc:
+            raise InfraError(f"could not start a private {service} server for the grade: {exc}") from exc
+        started.append(info.pid)
+        return info.url
+
+    yield start
+    for pid in started:
+        DEFAULT_RUNNER.terminate(pid, grace_s=5)

@@ -39,52 +39,114 @@ _MS = {"ro": 1, "nosuid": 2, "nodev": 4, "noexec": 8, "noatime": 1024, "nodirati
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 
 
-def run_confined(argv: list[str], *, cwd: Path, env: Mapping[str, str], timeout: float, spec: dict[str, Any]) -> Any:
-    """Run ``argv`` as the sandbox ``spec`` says; returns a proc.Completed."""
+def run_confined(argv: list[str], *, cwd: Path, env: Mapping[str, str], timeout: float, spec: dict[str, Any],
+                 extra_services: Mapping[str, str] | None = None) -> Any:
+    """Run ``argv`` as the sandbox ``spec`` says; returns a proc.Completed.
+
+    ``extra_services`` are services the grade started for itself (a private server):
+    reachable from the command like the lab's own."""
     from labkit.proc import DEFAULT_RUNNER
 
-    scratch = Path(spec["scratch"])
-    services = spec.get("services") or {}
-    (scratch / "home").mkdir(parents=True, exist_ok=True)
-    (scratch / "tmp").mkdir(parents=True, exist_ok=True)
     timeout = min(timeout, spec.get("command_timeout_s") or timeout)
-    # Output goes to files (bounded by RLIMIT_FSIZE), never to a pipe into the grader's memory.
-    capture = scratch / "out" / uuid.uuid4().hex[:12]
-    capture.mkdir(parents=True)
-    clean = {k: v for k, v in os.environ.items() if k in _KEEP_ENV}
-    clean.update({"HOME": str(scratch / "home"), "TMPDIR": str(scratch / "tmp"), "PYTHONPATH": str(_GUARD_DIR),
-                  "PYTHONDONTWRITEBYTECODE": "1", "LABKIT_SANDBOX_NET": "loopback" if services else "none"})
-    clean.update(env)
-    child = {"rw": [str(cwd), str(scratch), *spec.get("rw", [])], "mount": bool(spec.get("unshare")),
-             "cpu_s": int(timeout) + 5, "memory": spec["memory_bytes"], "fsize": spec["file_size_bytes"],
-             "nofile": spec["open_files"], "pids": spec["pids"], "cgroup": "", "cwd": str(cwd),
-             "host_mnt_ns": _mount_namespace(),
-             "nproc": os.geteuid() != 0,
-             "stdout": str(capture / "stdout"), "stderr": str(capture / "stderr")}
-    prefix: list[str] = []
-    if spec.get("unshare"):
-        # Own pid namespace: the command sees only its own processes, and when it ends the
-        # kernel kills and reaps every process it left (no zombies for a non-reaping init).
-        prefix = ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc"]
-        prefix += ([] if os.geteuid() == 0 else ["-r"]) + ["--net", "--"]  # no route anywhere...
-    relay = HostRelay(_ports(services)) if spec.get("unshare") and services else None
-    child["relay"] = relay.sockets if relay else {}  # ...but to the lab's own services
-    cgroup = _make_cgroup(spec["pids"]) if spec.get("cgroup") else None
-    child["cgroup"] = str(cgroup or "")
-    wrapped = [*prefix, sys.executable, "-m", "labkit.review.confine", json.dumps(child), "--", *argv]
+    confined = _Confinement(argv, cwd=cwd, env=env, lifetime_s=timeout, spec=spec, extra_services=extra_services)
     try:
-        done = DEFAULT_RUNNER.run(wrapped, timeout=timeout, cwd=cwd, env=clean, check=False)
+        done = DEFAULT_RUNNER.run(confined.argv, timeout=timeout, cwd=cwd, env=confined.env, check=False)
     finally:
-        if cgroup is not None:
-            _kill_cgroup(cgroup)
-        if relay is not None:
-            relay.close()
-    limit = int(spec.get("output_bytes") or 1024**2)
-    return dataclasses.replace(done, stdout=_read_capped(capture / "stdout", limit),
-                               stderr=done.stderr + _read_capped(capture / "stderr", limit))
+        confined.release()
+    return dataclasses.replace(done, stdout=confined.stdout(), stderr=done.stderr + confined.stderr())
 
 
-def _ports(services: dict[str, str]) -> list[int]:
+class ConfinedProcess:
+    """A long-lived confined command (a worker, a server), running until :meth:`stop`."""
+
+    def __init__(self, confinement: _Confinement, pid: int) -> None:
+        self._confinement = confinement
+        self.pid = pid
+
+    def alive(self) -> bool:
+        from labkit.proc import DEFAULT_RUNNER
+
+        return DEFAULT_RUNNER.alive(self.pid)
+
+    def output(self) -> str:
+        return self._confinement.stdout() + self._confinement.stderr()
+
+    def stop(self) -> None:
+        from labkit.proc import DEFAULT_RUNNER
+
+        try:
+            DEFAULT_RUNNER.terminate(self.pid, grace_s=5)
+        finally:
+            self._confinement.release()
+
+
+def start_confined(argv: list[str], *, cwd: Path, env: Mapping[str, str], lifetime_s: float, spec: dict[str, Any],
+                   log_path: Path, extra_services: Mapping[str, str] | None = None) -> ConfinedProcess:
+    """Start ``argv`` confined, in the background; its CPU time is capped at ``lifetime_s``."""
+    from labkit.proc import DEFAULT_RUNNER
+
+    confined = _Confinement(argv, cwd=cwd, env=env, lifetime_s=lifetime_s, spec=spec, extra_services=extra_services)
+    try:
+        pid = DEFAULT_RUNNER.spawn(confined.argv, log_path=log_path, cwd=cwd, env=confined.env)
+    except BaseException:
+        confined.release()
+        raise
+    return ConfinedProcess(confined, pid)
+
+
+class _Confinement:
+    """What one confined command needs on the host: its wrapped argv and scrubbed env, the
+    relay to the services, its cgroup and its output files; :meth:`release` undoes it."""
+
+    def __init__(self, argv: list[str], *, cwd: Path, env: Mapping[str, str], lifetime_s: float,
+                 spec: dict[str, Any], extra_services: Mapping[str, str] | None) -> None:
+        scratch = Path(spec["scratch"])
+        services = {**(spec.get("services") or {}), **(extra_services or {})}
+        (scratch / "home").mkdir(parents=True, exist_ok=True)
+        (scratch / "tmp").mkdir(parents=True, exist_ok=True)
+        self._limit = int(spec.get("output_bytes") or 1024**2)
+        # Output goes to files (bounded by RLIMIT_FSIZE), never to a pipe into the grader's memory.
+        self._capture = scratch / "out" / uuid.uuid4().hex[:12]
+        self._capture.mkdir(parents=True)
+        clean = {k: v for k, v in os.environ.items() if k in _KEEP_ENV}
+        clean.update({"HOME": str(scratch / "home"), "TMPDIR": str(scratch / "tmp"), "PYTHONPATH": str(_GUARD_DIR),
+                      "PYTHONDONTWRITEBYTECODE": "1", "LABKIT_SANDBOX_NET": "loopback" if services else "none"})
+        clean.update(env)
+        self.env = clean
+        child = {"rw": [str(cwd), str(scratch), *spec.get("rw", [])], "mount": bool(spec.get("unshare")),
+                 "cpu_s": int(lifetime_s) + 5, "memory": spec["memory_bytes"], "fsize": spec["file_size_bytes"],
+                 "nofile": spec["open_files"], "pids": spec["pids"], "cgroup": "", "cwd": str(cwd),
+                 "host_mnt_ns": _mount_namespace(),
+                 "nproc": os.geteuid() != 0,
+                 "stdout": str(self._capture / "stdout"), "stderr": str(self._capture / "stderr")}
+        prefix: list[str] = []
+        if spec.get("unshare"):
+            # Own pid namespace: the command sees only its own processes, and when it ends the
+            # kernel kills and reaps every process it left (no zombies for a non-reaping init).
+            prefix = ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc"]
+            prefix += ([] if os.geteuid() == 0 else ["-r"]) + ["--net", "--"]  # no route anywhere...
+        self._relay = HostRelay(_ports(services)) if spec.get("unshare") and services else None
+        child["relay"] = self._relay.sockets if self._relay else {}  # ...but to the lab's own services
+        self._cgroup = _make_cgroup(spec["pids"]) if spec.get("cgroup") else None
+        child["cgroup"] = str(self._cgroup or "")
+        self.argv = [*prefix, sys.executable, "-m", "labkit.review.confine", json.dumps(child), "--", *argv]
+
+    def stdout(self) -> str:
+        return _read_capped(self._capture / "stdout", self._limit)
+
+    def stderr(self) -> str:
+        return _read_capped(self._capture / "stderr", self._limit)
+
+    def release(self) -> None:
+        if self._cgroup is not None:
+            _kill_cgroup(self._cgroup)
+            self._cgroup = None
+        if self._relay is not None:
+            self._relay.close()
+            self._relay = None
+
+
+def _ports(services: Mapping[str, str]) -> list[int]:
     return sorted({urlsplit(url).port or 80 for url in services.values()})
 
 

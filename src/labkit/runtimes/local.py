@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 from labkit.errors import ServiceError
 from labkit.runtimes.base import Runtime, RuntimeContext, Unavailable
@@ -77,22 +78,8 @@ class LocalRuntime(Runtime):
         return None
 
     def start_service(self, ctx: RuntimeContext, service: str) -> ServiceInfo:
-        definition = SERVICES[service]
-        data_dir = ctx.state_dir / service
-        data_dir.mkdir(parents=True, exist_ok=True)
-        log_path = ctx.state_dir / "logs" / f"{service}.log"
-        port = pick_port(definition.preferred_port)
-        if port != definition.preferred_port:
-            ctx.progress(f"port {definition.preferred_port} is in use; {service} takes port {port}")
-        env = {**os.environ, **definition.service_env(data_dir)}
-        pid = ctx.runner.spawn(definition.argv(data_dir, port), log_path=log_path, cwd=data_dir, env=env)
-        info = ServiceInfo(service, f"http://{HOST}:{port}", port, pid, str(log_path), definition.health_path)
-        try:
-            self._wait_ready(ctx, info, definition.ready_timeout_s)
-        except BaseException:
-            ctx.runner.terminate(pid)
-            raise
-        return info
+        return launch_service(service, data_dir=ctx.state_dir / service, log_path=ctx.state_dir / "logs" / f"{service}.log",
+                              runner=ctx.runner, progress=ctx.progress)
 
     def stop_service(self, ctx: RuntimeContext, info: ServiceInfo) -> None:
         ctx.runner.terminate(info.pid)
@@ -100,21 +87,42 @@ class LocalRuntime(Runtime):
     def healthy(self, info: ServiceInfo) -> bool:
         return http_ok(info.url + info.health_path)
 
-    def _wait_ready(self, ctx: RuntimeContext, info: ServiceInfo, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.healthy(info):
-                return
-            if not ctx.runner.alive(info.pid):
-                raise ServiceError(
-                    f"{info.name} exited during start-up",
-                    hint=f"its log says:\n{log_tail(Path(info.log_path))}\n  (full log: {info.log_path})",
-                )
-            time.sleep(0.25)
-        raise ServiceError(
-            f"{info.name} did not answer {info.url}{info.health_path} within {timeout_s:.0f}s",
-            hint=f"log: {info.log_path}\n{log_tail(Path(info.log_path))}",
-        )
+
+def launch_service(service: str, *, data_dir: Path, log_path: Path, runner: Any,
+                   progress: Callable[[str], None] | None = None) -> ServiceInfo:
+    """Start one service (data in data_dir) and return once it answers; the runtime's
+    services, and the private ones a grader starts for itself, go through here."""
+    definition = SERVICES[service]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = pick_port(definition.preferred_port)
+    if port != definition.preferred_port and progress is not None:
+        progress(f"port {definition.preferred_port} is in use; {service} takes port {port}")
+    env = {**os.environ, **definition.service_env(data_dir)}
+    pid = runner.spawn(definition.argv(data_dir, port), log_path=log_path, cwd=data_dir, env=env)
+    info = ServiceInfo(service, f"http://{HOST}:{port}", port, pid, str(log_path), definition.health_path)
+    try:
+        _wait_ready(runner, info, definition.ready_timeout_s)
+    except BaseException:
+        runner.terminate(pid)
+        raise
+    return info
+
+
+def _wait_ready(runner: Any, info: ServiceInfo, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if http_ok(info.url + info.health_path):
+            return
+        if not runner.alive(info.pid):
+            raise ServiceError(
+                f"{info.name} exited during start-up",
+                hint=f"its log says:\n{log_tail(Path(info.log_path))}\n  (full log: {info.log_path})",
+            )
+        time.sleep(0.25)
+    raise ServiceError(
+        f"{info.name} did not answer {info.url}{info.health_path} within {timeout_s:.0f}s",
+        hint=f"log: {info.log_path}\n{log_tail(Path(info.log_path))}",
+    )
 
 
 def pick_port(preferred: int) -> int:

@@ -1,0 +1,1 @@
+"""The churn model's retraining loop: monitor -> event -> retrain flow -> registry -> serving."""

@@ -1,0 +1,82 @@
+"""The churn population of the retraining-trigger lab, as a pure function of the seed.
+
+Two regimes. Before the shift, customers churn on high charges and many support calls.
+After a competitor's cheaper plan (the shift), charges fall, newer customers arrive,
+support calls rise, and churn turns around: now the *cheap* plans churn. A champion
+trained before the shift ranks the new traffic badly; a challenger trained on a window
+of new, correctly labelled traffic ranks it well. That gap is what lets the grader
+tell "promoted because it is better" from "promoted anyway".
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+FEATURES = ["tenure_months", "monthly_charges", "support_calls", "data_usage_gb"]
+LABEL = "churned"
+
+
+@dataclass(frozen=True)
+class Population:
+    seed: int
+    tilt: float  # the seed's variation of the concepts' coefficients (about +-10%)
+
+    @classmethod
+    def from_seed(cls, seed: int) -> Population:
+        return cls(seed, float(np.random.default_rng([seed, 0]).uniform(0.9, 1.1)))
+
+    def sample(self, n: int, *, regime: str, stream: int, labels: str = "true") -> pd.DataFrame:
+        """``n`` labelled rows of ``regime`` ("before" or "after" the shift).
+
+        ``stream`` makes independent draws (the same stream always gives the same rows);
+        ``labels="inverted"`` is a broken labelling job that wrote every label backwards.
+        """
+        if regime not in ("before", "after"):
+            raise ValueError(f"unknown regime {regime!r}")
+        rng = np.random.default_rng([self.seed, stream, 0 if regime == "before" else 1])
+        if regime == "before":
+            tenure = rng.integers(1, 73, n).astype(float)
+            charges = np.clip(rng.normal(70, 18, n), 20, 130)
+            calls = rng.poisson(1.5, n).astype(float)
+        else:
+            tenure = np.clip(np.round(1 + rng.exponential(12, n)), 1, 72)
+            charges = np.clip(rng.normal(50, 15, n), 20, 130)
+            calls = rng.poisson(3.0, n).astype(float)
+        usage = np.round(rng.lognormal(2.5, 0.5, n), 2)
+        k = self.tilt
+        if regime == "before":
+            logit = -1.0 - 0.045 * k * (tenure - 36) + 0.04 * k * (charges - 70) + 0.45 * (calls - 1.5)
+        else:
+            logit = -0.6 - 0.02 * k * (tenure - 12) - 0.07 * k * (charges - 50) + 0.12 * (calls - 3) + 0.06 * (usage - 13)
+        churned = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+        if labels == "inverted":
+            churned = 1 - churned
+        elif labels != "true":
+            raise ValueError(f"unknown labels {labels!r}")
+        return pd.DataFrame({"tenure_months": tenure, "monthly_charges": np.round(charges, 2),
+                             "support_calls": calls, "data_usage_gb": usage, LABEL: churned})
+
+
+def to_csv(frame: pd.DataFrame) -> str:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()
+
+
+def train_model(frame: pd.DataFrame):
+    """The team's model: what the starter's training does, and what the baseline champion is."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(frame[FEATURES], frame[LABEL])
+
+
+def auc(model, frame: pd.DataFrame) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(frame[LABEL], model.predict_proba(frame[FEATURES])[:, 1]))
