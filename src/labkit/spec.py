@@ -19,7 +19,7 @@ API_VERSION = "labkit/v1"
 LAB_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 # What every copy of a lab has. The solution, hidden checks and wrong fixes are in the full
 # sources only (the published wheel leaves them out); the commands that need them say so
-# (catalog.require_sources), and tests/unit/test_catalog.py holds the repository's labs to them.
+# (catalog.require_sources), and tests/unit/test_lab_sources.py holds this repository's labs to them.
 REQUIRED_PATHS = ("BRIEF.md", "starter", "checks")
 
 Runtime = Literal["local", "kind"]
