@@ -22,6 +22,20 @@ def labkit_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def run(labkit_home: Path, capsys: pytest.CaptureFixture[str]):  # noqa: ANN201
+    """The CLI as a user meets it: (exit status, stdout, stderr), never a traceback."""
+    from labkit import cli
+
+    def invoke(*argv: str) -> tuple[int, str, str]:
+        code = cli.main(list(argv))
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err, err
+        return code, out, err
+
+    return invoke
+
+
+@pytest.fixture
 def labs_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, labkit_home: Path) -> Path:
     """A writable copy of the test labs, for tests that break a lab on purpose."""
     root = tmp_path / "labs"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labkit.errors import NotFoundError
+from labkit.errors import LabSourcesMissing, NotFoundError, UserError
 from labkit.paths import labkit_home
 
 if TYPE_CHECKING:
@@ -28,14 +28,61 @@ class Lab:
     def id(self) -> str:
         return self.spec.id
 
+    @property
+    def has_hidden_checks(self) -> bool:
+        return has_hidden_checks(self.path)
+
+    @property
+    def has_solution(self) -> bool:
+        return (self.path / "solution").is_dir()
+
+
+def has_hidden_checks(lab_dir: Path) -> bool:
+    hidden = lab_dir / "checks" / "hidden"
+    return hidden.is_dir() and any(hidden.rglob("test_*.py"))
+
+
+def require_sources(lab: Lab, *, hidden_checks: bool = False, solution: bool = False, command: str) -> None:
+    """Hiring teams' and authors' commands need the full lab sources; the published wheel
+    carries the candidate copy of each lab (no hidden checks, solution or wrong fixes)."""
+    missing = [what for what, needed, present in (("hidden checks", hidden_checks, lab.has_hidden_checks),
+                                                 ("solution", solution, lab.has_solution)) if needed and not present]
+    if missing:
+        raise LabSourcesMissing(
+            f"`{command}` needs the {' and '.join(missing)} of {lab.id}, and the copy labkit found "
+            f"({lab.path}) has none: it is the candidate copy the labkit package carries",
+            hint=full_sources_hint(),
+        )
+
+
+def full_sources_hint() -> str:
+    return (f"point labkit at the full lab sources (the labs/ folder of a labkit checkout): "
+            f"`labkit COMMAND --labs DIR ...` or {LABS_PATH_ENV}=DIR")
+
 
 def labs_roots() -> list[Path]:
     """Where labs are looked for: $LABKIT_LABS_PATH (os.pathsep-separated), then the
     checkout's labs/ (editable installs), then the copy packaged in the wheel."""
     roots = [Path(p) for p in os.environ.get(LABS_PATH_ENV, "").split(os.pathsep) if p]
+    return [r for r in roots + package_labs_roots() if r.is_dir()]
+
+
+def package_labs_roots() -> list[Path]:
+    """An editable install (CI, tests, authors) runs from src/labkit and finds the checkout's
+    labs/: the full sources. An installed wheel finds only labkit/_labs: candidate copies."""
     package_dir = Path(__file__).resolve().parent
-    roots += [package_dir.parents[1] / "labs", package_dir / "_labs"]
-    return [r for r in roots if r.is_dir()]
+    return [package_dir.parents[1] / "labs", package_dir / "_labs"]
+
+
+def use_labs_folder(folder: Path) -> None:
+    """`--labs DIR`: look in DIR first, for this process and the ones it starts (graders, reviews)."""
+    if not folder.is_dir():
+        raise NotFoundError(f"--labs {folder}: no such folder", hint=full_sources_hint())
+    if (folder / "lab.yaml").is_file():
+        raise UserError(f"--labs {folder} is one lab; give the folder that holds the labs",
+                        hint=f"--labs {folder.resolve().parent}")
+    rest = os.environ.get(LABS_PATH_ENV, "")
+    os.environ[LABS_PATH_ENV] = os.pathsep.join(p for p in (str(folder.resolve()), rest) if p)
 
 
 def lab_dirs(roots: list[Path] | None = None) -> dict[str, Path]:

@@ -28,17 +28,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"labkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def command(name: str, help_text: str, handler: str, json_flag: bool = True) -> argparse.ArgumentParser:
+    def command(name: str, help_text: str, handler: str, json_flag: bool = True,
+                labs_flag: bool = False) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(handler=handler)
         if json_flag:
             p.add_argument("--json", action="store_true", help="print one JSON document for machines")
+        if labs_flag:
+            p.add_argument("--labs", type=Path, metavar="DIR",
+                           help="look for labs in DIR first (hiring teams: the full lab sources, hidden checks "
+                                "and solutions included; the same as LABKIT_LABS_PATH=DIR)")
         return p
 
-    command("list", "the catalog: id, title, minutes, skills, runtimes", "views:show_list")
+    command("list", "the catalog: id, title, minutes, skills, runtimes", "views:show_list", labs_flag=True)
     command("doctor", "what this machine has for each runtime, and how to fix what is missing", "views:show_doctor")
 
-    p = command("start", "provision a lab's services, render the workspace, print the brief", "views:show_start")
+    p = command("start", "provision a lab's services, render the workspace, print the brief", "views:show_start",
+                labs_flag=True)
     p.add_argument("lab", help="lab id (see `labkit list`)")
     p.add_argument("--runtime", choices=("auto", "local", "kind"), default="auto")
     p.add_argument("--seed", type=int, help="which variant and data (default: random; printed)")
@@ -48,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("status", "what runs, where, and for how long", "views:show_status")
 
     p = command("grade", "run the visible checks (a self-check); --hidden runs all of them", "views:show_grade",
-                json_flag=False)
+                json_flag=False, labs_flag=True)
     p.add_argument("--hidden", action="store_true", help="also run hidden checks (reviewers, lab authors)")
     p.add_argument("--format", choices=GRADE_FORMATS, default="text", dest="fmt")
     p.add_argument("--out", type=Path, help="write the report to this file (or folder) instead of stdout")
@@ -56,23 +62,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="append", default=[], metavar="NAME",
                    help="run only this check (its function name); repeatable; for lab authors")
 
-    p = command("solve", "apply the reference solution to the workspace (authors, CI, previews)", "views:show_solve")
+    p = command("solve", "apply the reference solution to the workspace (authors, CI, previews)", "views:show_solve",
+                labs_flag=True)
     p.add_argument("--force", action="store_true", help="overwrite your changes (they are backed up first)")
 
-    p = command("submit", "pack the workspace, its last grade and an integrity manifest", "views:show_submit")
+    p = command("submit", "pack the workspace, its last grade and an integrity manifest", "views:show_submit",
+                labs_flag=True)
     p.add_argument("--workspace", type=Path, help="the workspace to pack (default: the running lab's)")
     p.add_argument("--out", type=Path, help="archive path (default: next to the workspace)")
     p.add_argument("--no-grade", action="store_true", help="do not run the visible checks before packing")
 
     p = command("export", "the candidate bundle: brief, starter of a seed, visible checks; nothing hidden",
-                "views:show_export")
+                "views:show_export", labs_flag=True)
     p.add_argument("lab", help="lab id (see `labkit list`)")
     p.add_argument("--seed", type=int, required=True, help="the variant and data the candidate gets")
     p.add_argument("--out", type=Path, required=True, help="a folder, or a FILE.tar.gz")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
 
     p = command("review", "hiring team: unpack submissions safely, re-provision, grade sandboxed, report",
-                "views:show_review")
+                "views:show_review", labs_flag=True)
     p.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION",
                    help="submission archives, or folders of them")
     p.add_argument("--out", type=Path, default=Path("reviews"), help="reports and leaderboard (default: ./reviews)")
@@ -101,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ui = UI(json_mode=getattr(args, "json", False))
     try:
+        if getattr(args, "labs", None) is not None:
+            from labkit.catalog import use_labs_folder
+
+            use_labs_folder(args.labs)
         return int(_handler(args.handler)(args, ui))
     except LabkitError as exc:
         return _report_error(ui, exc.status, str(exc))

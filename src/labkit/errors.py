@@ -22,6 +22,7 @@ class ExitStatus(enum.IntEnum):
     GRADE_INCOMPLETE = 8  # the grader could not run some checks (infrastructure error)
     COMMAND_FAILED = 9  # an external command failed
     BAD_INPUT = 10  # a malformed archive, a file that does not parse
+    LAB_SOURCES_MISSING = 11  # the lab found is a candidate copy: no hidden checks or solution here
     INTERNAL = 70  # a bug in labkit (EX_SOFTWARE)
     INTERRUPTED = 130
 
@@ -62,6 +63,13 @@ class ServiceError(LabkitError):
 
 class BadInput(LabkitError):
     status = ExitStatus.BAD_INPUT
+
+
+class LabSourcesMissing(LabkitError):
+    """The lab resolved is a candidate copy (the published wheel's): it has no hidden checks
+    or no solution, which only the full lab sources carry."""
+
+    status = ExitStatus.LAB_SOURCES_MISSING
 
 
 class SpecError(LabkitError):

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from labkit import __version__
-from labkit.catalog import Lab, load_lab
+from labkit.catalog import Lab, load_lab, require_sources
 from labkit.errors import NotFoundError, UserError, WorkspaceConflict
 from labkit.paths import state_dir_for
 from labkit.provisioning import run_provision, service_env
@@ -175,6 +175,7 @@ def solve_lab(*, force: bool = False) -> SolveOutcome:
     """Overlay the reference solution. For authors, CI and reviewers previewing a lab."""
     session = require_session()
     lab = load_lab(session.lab_id)
+    require_sources(lab, solution=True, command="labkit solve")
     conflicts = solution_conflicts(lab, session.workspace_path)
     backup_path = ""
     if conflicts:

@@ -17,7 +17,10 @@ from labkit.errors import SpecError
 
 API_VERSION = "labkit/v1"
 LAB_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-REQUIRED_PATHS = ("BRIEF.md", "starter", "solution", "checks")
+# What every copy of a lab has. The solution, hidden checks and wrong fixes are in the full
+# sources only (the published wheel leaves them out); the commands that need them say so
+# (catalog.require_sources), and tests/unit/test_lab_sources.py holds this repository's labs to them.
+REQUIRED_PATHS = ("BRIEF.md", "starter", "checks")
 
 Runtime = Literal["local", "kind"]
 Service = Literal["mlflow", "prefect"]

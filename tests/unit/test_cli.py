@@ -9,17 +9,6 @@ from labkit import cli
 from labkit.errors import ExitStatus
 
 
-@pytest.fixture
-def run(labkit_home, capsys):
-    def invoke(*argv):
-        code = cli.main(list(argv))
-        out, err = capsys.readouterr()
-        assert "Traceback" not in err, err
-        return code, out, err
-
-    return invoke
-
-
 def test_help_and_version(run):
     with pytest.raises(SystemExit) as info:
         cli.main(["--help"])

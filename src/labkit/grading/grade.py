@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from labkit import __version__
-from labkit.catalog import load_lab
+from labkit.catalog import load_lab, require_sources
 from labkit.grading.reports import default_filename, render
 from labkit.grading.results import GradeResult
 from labkit.grading.runner import run_checks
@@ -37,6 +37,8 @@ def grade_lab(
     *, hidden: bool, fmt: str, out: Path | None, ui: UI, timeout_s: float | None = None, select: tuple[str, ...] = (),
 ) -> GradeOutcome:
     session = require_session()
+    if hidden:  # before anything runs: a "hidden" grade of the visible checks alone would mislead
+        require_sources(load_lab(session.lab_id), hidden_checks=True, command="labkit grade --hidden")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
     grade_dir = session.state_path / "grades" / f"{stamp}-{'hidden' if hidden else 'visible'}"
     with ui.step(f"grading {session.lab_id} ({'all checks' if hidden else 'visible checks'})"):

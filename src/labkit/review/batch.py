@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labkit.errors import NotFoundError, UserError
+from labkit.errors import LabSourcesMissing, NotFoundError, UserError
 from labkit.proc import DEFAULT_RUNNER
 from labkit.review.report import leaderboard, write_leaderboard, write_reports
 from labkit.review.sandbox import Enforcement, SandboxPolicy, choose_enforcement, docker_argv, load_policy
@@ -51,6 +51,8 @@ def review_submissions(
     archives = expand(submissions)
     if jobs < 1:
         raise UserError("--jobs must be at least 1")
+    if hidden:
+        _require_hidden_checks()
     policy = policy or load_policy()
     enforcement = choose_enforcement(policy, sandbox=sandbox)
     for warning in enforcement.warnings:
@@ -82,6 +84,21 @@ def review_submissions(
     summary.rows = leaderboard(_all_records(out))
     summary.leaderboard_csv, summary.leaderboard_json = write_leaderboard(summary.rows, out)
     return summary
+
+
+def _require_hidden_checks() -> None:
+    """Fail before anything starts when no lab found has hidden checks: labkit installed from
+    the published wheel (candidate copies) with no full lab sources given. A submission whose
+    own lab lacks them is stopped by its worker (an error row, redone by a rerun)."""
+    from labkit.catalog import full_sources_hint, has_hidden_checks, lab_dirs, labs_roots
+
+    if not any(has_hidden_checks(d) for d in lab_dirs().values()):
+        roots = ", ".join(map(str, labs_roots())) or "(none)"
+        raise LabSourcesMissing(
+            f"`labkit review` grades with the hidden checks, and no lab labkit found has them "
+            f"(looked in {roots}: candidate copies, as the labkit package carries)",
+            hint=f"{full_sources_hint()}; or --visible-only",
+        )
 
 
 def expand(paths: list[Path]) -> list[Path]:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit import __version__
-from labkit.errors import BadInput, LabkitError, NotFoundError
+from labkit.errors import BadInput, LabkitError, LabSourcesMissing, NotFoundError
 
 RESULT = "result.json"
 
@@ -53,6 +53,8 @@ def review_one(job: dict[str, Any]) -> dict[str, Any]:
         _grade_submission(job, work, record)
     except (BadInput, NotFoundError) as exc:  # the submission's fault: final, a rerun changes nothing
         record.update(status="rejected", final=True, reason=str(exc))
+    except LabSourcesMissing as exc:  # the reviewer's catalog lacks this lab's hidden checks: rerun with them
+        record.update(status="error", reason=str(exc), sources_missing=True)
     except LabkitError as exc:  # the reviewer's side (provisioning, services): worth a rerun
         record.update(status="error", reason=str(exc))
     except Exception as exc:  # noqa: BLE001 - a bug of ours: keep the trace for us, a row for the reviewer
@@ -65,7 +67,7 @@ def review_one(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _grade_submission(job: dict[str, Any], work: Path, record: dict[str, Any]) -> None:
-    from labkit.catalog import load_lab
+    from labkit.catalog import load_lab, require_sources
     from labkit.review.intake import read_claims, time_spent_s
     from labkit.ui import UI
 
@@ -74,6 +76,8 @@ def _grade_submission(job: dict[str, Any], work: Path, record: dict[str, Any]) -
                   tools=claims.record.get("tools", {}), claimed_grade=claims.record.get("last_grade"),
                   time_spent_s=time_spent_s(claims.record))
     lab = load_lab(claims.lab_id)
+    if job["hidden"]:  # before any service starts
+        require_sources(lab, hidden_checks=True, command="labkit review")
     protected = list(lab.spec.workspace.protected)
     ui = UI(json_mode=True)  # progress to the worker's log, nothing else
     workspace = work / "workspace"
