@@ -122,3 +122,55 @@ def test_a_confined_command_reaches_the_labs_service_and_nothing_else(tmp_path):
         other.shutdown()
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["200", "other", "refused"]
+
+
+@pytest.mark.skipif(not __import__("labkit.review.sandbox", fromlist=["x"]).unshare_works(),
+                    reason="needs unshare (root or user namespaces)")
+def test_a_confined_background_process_serves_on_a_unix_socket_and_reaches_extra_services(tmp_path):
+    """A grade's long-lived candidate process (an API): the grader reaches it through a Unix
+    socket in the workspace, it reaches a private service the grade started, and stop() ends it."""
+    import http.client
+    import http.server
+    import socket
+    import sys
+    import threading
+    import time
+
+    from labkit.review.confine import start_confined
+    from labkit.review.sandbox import SandboxPolicy
+
+    private = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=private.serve_forever, daemon=True).start()
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    code = ("import http.server, socketserver, urllib.request as u\n"
+            f"status = u.urlopen('http://127.0.0.1:{private.server_port}/', timeout=10).status\n"
+            "class H(http.server.BaseHTTPRequestHandler):\n"
+            "    def do_GET(self):\n"
+            "        self.send_response(200); self.end_headers(); self.wfile.write(str(status).encode())\n"
+            "    def address_string(self): return 'unix'\n"
+            "class S(socketserver.UnixStreamServer): pass\n"
+            "S('api.sock', H).serve_forever()\n")
+    spec = {**SandboxPolicy().to_dict(), "unshare": True, "cgroup": False, "scratch": str(tmp_path / "scratch"),
+            "rw": [], "services": {}}
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(str(ws / "api.sock"))
+
+    process = start_confined([sys.executable, "-c", code], cwd=ws, env={}, lifetime_s=60, spec=spec,
+                             log_path=tmp_path / "api.log",
+                             extra_services={"private": f"http://127.0.0.1:{private.server_port}"})
+    try:
+        deadline = time.monotonic() + 30
+        while not (ws / "api.sock").exists() and process.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        connection = UnixConnection("localhost", timeout=10)
+        connection.request("GET", "/")
+        answer = connection.getresponse().read().decode()
+    finally:
+        process.stop()
+        private.shutdown()
+    assert answer == "200", process.output()
+    assert not process.alive()

@@ -33,12 +33,12 @@ from support import data
 from support.provision import CHAMPION_ALIAS, register_champion
 
 # What the grader sets in its copy of retrain.yaml (BRIEF.md says so).
-COOLDOWN_S = 30
+COOLDOWN_S = 20
 GRADE_SETTINGS = {"retrain": {"window_batches": 1, "cooldown_seconds": COOLDOWN_S, "min_auc_gain": 0.02},
                   "serving": {"reload_seconds": 3}}
 BATCH_ROWS = 1000
 RETRAIN_WAIT_S = 120  # from a drift event to its model version
-QUIET_S = 20  # no further version for this long: the scenario is over
+QUIET_S = 15  # no further version for this long: the scenario is over
 SERVING_WAIT_S = 45  # from a promotion to the API answering with the new champion
 MONITOR_TIMEOUT_S = 120
 NOT_COPIED = {".labkit", ".git", "data", "mlruns", "mlartifacts", "__pycache__", ".pytest_cache", ".venv", "venv"}
@@ -158,29 +158,15 @@ class Loop:
         """The candidate's worker, then their API; a failure to start is recorded, not raised."""
         worker = self.start(["python", "-m", "pipeline.worker"], name="worker", cwd=self.copy, env=self.env,
                             extra_services=self.extra_services)
-        deadline = time.monotonic() + 90
-        while not self.deployments():
-            if not worker.alive():
-                self.startup_problem = "`python -m pipeline.worker` exited: " + _tail(worker.output())
-                return
-            if time.monotonic() > deadline:
-                self.startup_problem = ("`python -m pipeline.worker` registered no deployment on the Prefect server "
-                                        "within 90 s: " + _tail(worker.output()))
-                return
-            time.sleep(1)
+        self.startup_problem = _wait_for(lambda: bool(self.deployments()), worker, "`python -m pipeline.worker`",
+                                         "registered no deployment on the Prefect server")
+        if self.startup_problem:
+            return
         time.sleep(3)  # the server's trigger service picks up the deployment's automations
         api = self.start(["python", "-m", "pipeline.serve", "--socket", str(self.socket_path)], name="api",
                          cwd=self.copy, env=self.env, extra_services=self.extra_services)
-        deadline = time.monotonic() + 90
-        while self._api("GET", "/health")[0] != 200:
-            if not api.alive():
-                self.startup_problem = "`python -m pipeline.serve --socket PATH` exited: " + _tail(api.output())
-                return
-            if time.monotonic() > deadline:
-                self.startup_problem = ("`python -m pipeline.serve --socket PATH` did not answer GET /health "
-                                        "within 90 s: " + _tail(api.output()))
-                return
-            time.sleep(1)
+        self.startup_problem = _wait_for(lambda: self._api("GET", "/health")[0] == 200, api,
+                                         "`python -m pipeline.serve --socket PATH`", "did not answer GET /health")
 
     # ---- observation -----------------------------------------------------------------------
 
@@ -286,9 +272,10 @@ class Loop:
         return scenario
 
     def wait_cooldown(self) -> None:
-        """Let the cooldown of the last drift event pass (and a margin), so the next scenario
-        starts fresh whatever the candidate counts the cooldown from."""
-        last = max((s.last_event_s for s in self.scenarios.values()), default=0)
+        """Let the cooldown pass (and a margin) since the last drift event and the last retrain,
+        so the next scenario starts fresh whatever the candidate counts the cooldown from."""
+        last = max([s.last_event_s for s in self.scenarios.values()]
+                   + [v.created_s for s in self.scenarios.values() for v in s.versions], default=0)
         time.sleep(max(0.0, last + COOLDOWN_S + 5 - time.time()))
 
     def watch_serving(self, rows: pd.DataFrame) -> ServingObservation:
@@ -329,6 +316,18 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(self.timeout)
         self.sock.connect(self._path)
+
+
+def _wait_for(ready: Callable[[], bool], process: Any, what: str, failure: str, timeout_s: float = 90) -> str:
+    """Wait until ``ready()``; the problem, with the process's output, if it exited or timed out."""
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if not process.alive():
+            return f"{what} exited: {_tail(process.output())}"
+        if time.monotonic() > deadline:
+            return f"{what} {failure} within {timeout_s:.0f} s: {_tail(process.output())}"
+        time.sleep(1)
+    return ""
 
 
 def _post_json(url: str, body: dict) -> Any:

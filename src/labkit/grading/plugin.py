@@ -277,8 +277,10 @@ def run_in_workspace(grade_context: GradeContext) -> Any:
 
     Returns a callable; a timeout is the candidate's (their code hung), so it is
     reported through ``timed_out`` rather than raised. ``cwd`` runs it in another folder
-    instead of the workspace (e.g. a clean copy of it). Under `labkit review` this is
-    where the sandbox applies: checks run candidate code only through this fixture.
+    instead of the workspace (e.g. a clean copy of it); ``extra_services`` are private
+    servers the grade started (see ``start_private_service``). Under `labkit review`
+    this is where the sandbox applies: checks run candidate code only through this
+    fixture and ``start_in_workspace``.
     """
     from labkit.proc import DEFAULT_RUNNER
     from labkit.provisioning import service_env

@@ -1,1 +1,0 @@
-"""The churn model's retraining loop: monitor -> event -> retrain flow -> registry -> serving."""

@@ -1,0 +1,56 @@
+"""The fixtures labkit hands to checks for long-lived candidate processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from labkit.catalog import load_lab
+from labkit.grading.results import Status
+from labkit.grading.runner import run_checks
+
+FIXTURE_LABS = Path(__file__).resolve().parents[1] / "fixtures" / "labs"
+
+BACKGROUND_CHECK = '''
+import time
+
+import pytest
+
+
+@pytest.mark.check(points=1, title="background")
+def test_background(start_in_workspace, state_dir):
+    handle = start_in_workspace(["python", "-c", "import os, time; print('up', flush=True); time.sleep(600)"],
+                                name="sleeper")
+    (state_dir / "sleeper.pid").write_text(str(handle.pid))
+    deadline = time.monotonic() + 20
+    while "up" not in handle.output() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert handle.alive() and "up" in handle.output()
+'''
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_background_processes_run_during_the_grade_and_are_stopped_after_it(tmp_path):
+    labs = tmp_path / "labs"
+    shutil.copytree(FIXTURE_LABS / "adder", labs / "adder")
+    (labs / "adder" / "checks" / "hidden" / "test_background.py").write_text(BACKGROUND_CHECK)
+    lab = load_lab("adder", roots=[labs])
+    workspace, state = tmp_path / "ws", tmp_path / "state"
+    shutil.copytree(lab.path / "solution", workspace)
+    state.mkdir()
+    result = run_checks(lab, workspace=workspace, seed=1, state_dir=state, services={}, hidden=True,
+                        grade_dir=tmp_path / "grade", select=("test_background",))
+    statuses = {check.check_id.split("::")[-1]: check.status for check in result.checks}
+    assert statuses == {"test_background": Status.PASS}, result.to_dict()
+    pid = int((state / "sleeper.pid").read_text())
+    assert not _alive(pid), "the grade left the candidate's background process running"
+    if _alive(pid):  # pragma: no cover - cleanup after a failure
+        os.kill(pid, 9)
