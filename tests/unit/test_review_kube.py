@@ -207,19 +207,19 @@ def adder_submissions(folder: Path, tmp_path: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     honest, _ = build_submission(workspace=ws, out=folder / "honest.tar.gz")
     (folder / "honest-copy.tar.gz").write_bytes(honest.read_bytes())
-    with tarfile.open(honest) as src, tarfile.open(folder / "traversal.tar.gz", "w:gz") as dst:
-        for member in src.getmembers():
-            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
-        evil = tarfile.TarInfo("workspace/../../../evil.txt")
-        evil.size = 1
-        dst.addfile(evil, io.BytesIO(b"x"))
-    with tarfile.open(honest) as src, tarfile.open(folder / "dies.tar.gz", "w:gz") as dst:
-        for member in src.getmembers():
-            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
-        note = tarfile.TarInfo("workspace/NOTES.md")
-        note.size = 2
-        dst.addfile(note, io.BytesIO(b"hi"))
+    _plus(honest, folder / "traversal.tar.gz", "workspace/../../../evil.txt", b"x")
+    _plus(honest, folder / "dies.tar.gz", "workspace/NOTES.md", b"hi")  # other bytes, another Job
     return {p.name: p for p in folder.iterdir()}
+
+
+def _plus(archive: Path, dest: Path, name: str, data: bytes) -> None:
+    """A copy of `archive` with one more member."""
+    with tarfile.open(archive) as src, tarfile.open(dest, "w:gz") as dst:
+        for member in src.getmembers():
+            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+        extra = tarfile.TarInfo(name)
+        extra.size = len(data)
+        dst.addfile(extra, io.BytesIO(data))
 
 
 def test_the_k8s_batch_reviews_reports_resumes_and_turns_a_dead_pod_into_an_error_row(
