@@ -327,8 +327,8 @@ class JobRunner:
             annotations = existing.get("metadata", {}).get("annotations") or {}
             same = (annotations.get("labkit/submission-sha256") == item.sha
                     and annotations.get("labkit/hidden") == str(self.hidden).lower())
-            if same and job_outcome(existing) == "running":
-                self.progress(f"{item.name}: still running from an earlier run; waiting for it")
+            if same and job_outcome(existing) != "failed":  # an interrupted run's Job: collect it
+                self.progress(f"{item.name}: created by an earlier run; collecting its result")
                 item.created = time.monotonic()
                 return
             self._delete_job(item.name, wait=True)

@@ -125,7 +125,12 @@ def review_on_cluster(pending: list[tuple[Path, Path, str]], *, hidden: bool, po
                 records[job_dir] = _save(record, job_dir)
                 announce(archive, record, ui)
 
-        runner.run(list(items.values()), done)
+        try:
+            runner.run(list(items.values()), done)
+        except KeyboardInterrupt:
+            ui.note(f"interrupted: the Jobs already created go on in namespace {options.namespace} (deleted an hour "
+                    "after they finish); rerun the same command to collect their results")
+            raise
     return [records[job_dir] for _, job_dir, _ in pending if job_dir in records]
 
 
