@@ -101,7 +101,7 @@ def test_reviews_run_as_jobs_report_resume_and_fail_clearly(review_cluster, labk
     assert data["sandbox"]["mode"] == "kubernetes" and len(data["leaderboard"]) == 3
     timings = {name: r["kube"]["created_to_result_s"] for name, r in got.items()}
     print(f"first batch: {wall:.1f} s wall (image build + load + 3 Jobs); Job created->result (s): {timings}")
-    print("\n".join(line for line in first.stderr.splitlines() if "image" in line))
+    print("\n".join(line for line in first.stderr.splitlines() if "image" in line or line.startswith("built")))
 
     again, data = review(subs, tmp_path / "out", env)  # resume: everything finished is skipped
     assert again.returncode == 0 and len(data["skipped"]) == 3, again.stderr[-2000:]
