@@ -263,3 +263,87 @@ def test_an_archive_too_big_for_secrets_is_an_error_row_before_any_cluster_call(
     (record,) = summary.records
     assert record["status"] == "error" and "carries in Secrets" in record["reason"]
     assert in_process_cluster.runs == []
+
+
+class FakeApi:
+    """Just enough of lightkube's Client for JobRunner: Jobs by name, their pods, logs."""
+
+    def __init__(self):
+        self.jobs, self.pods, self.logs, self.created, self.deleted = {}, {}, {}, [], []
+        self.calls, self.fail_calls = 0, set()  # reads that fail like a dropped connection
+
+    def get(self, res, name, namespace):
+        import httpx
+        from lightkube import ApiError
+
+        self.calls += 1
+        if self.calls in self.fail_calls:
+            raise ConnectionError("connection reset by peer")
+        if name not in self.jobs:
+            raise ApiError(response=httpx.Response(404, json={"kind": "Status", "code": 404, "message": "not found"}))
+        return type("R", (), {"to_dict": lambda _self, d=self.jobs[name]: d})()
+
+    def list(self, res, namespace, labels):
+        return [type("R", (), {"to_dict": lambda _self, d=p: d})() for p in self.pods.get(labels["job-name"], [])]
+
+    def log(self, pod, **kwargs):
+        return self.logs.get(pod, "").splitlines()
+
+    def create(self, obj):
+        self.created.append(obj.metadata.name)
+        obj.metadata.uid = "uid-1"
+        return obj
+
+    def delete(self, res, name, **kwargs):
+        self.deleted.append(name)
+        self.jobs.pop(name, None)
+
+
+def _runner(api, tmp_path, **policy):
+    cluster = type("C", (), {"client": api, "apply": lambda self, objs: [o.metadata.name for o in objs]})()
+    runner = kube.JobRunner(cluster, image="i", policy=SandboxPolicy(**policy), hidden=True, batch="b", poll_s=0)
+    (tmp_path / "a.tar.gz").write_bytes(b"archive")
+    item = Submission(tmp_path / "a.tar.gz", tmp_path, SHA, {"archive": "/review/a.tar.gz"})
+    return runner, item
+
+
+def _pod(name, **status):
+    return {"metadata": {"name": name, "creationTimestamp": "2026-01-01T00:00:00Z"}, "status": status}
+
+
+def test_the_runner_collects_a_finished_job_it_finds_and_survives_api_hiccups(tmp_path):
+    api = FakeApi()
+    name = kube.job_name(SHA)
+    api.jobs[name] = {"metadata": {"annotations": {"labkit/submission-sha256": SHA, "labkit/hidden": "true"}},
+                      "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
+    api.pods[name] = [_pod("p1", phase="Succeeded")]
+    api.logs["p1"] = "hello\n" + encode_result({"status": "reviewed", "score": 6}, SHA)
+    api.fail_calls = {2}  # read 1: is there a Job already? read 2, the first poll: the connection drops
+    runner, item = _runner(api, tmp_path)
+    outcomes = []
+    runner.run([item], lambda it, outcome: outcomes.append(outcome))
+    assert api.created == []  # an interrupted run's Job: collected, not redone
+    assert api.calls >= 3  # the dropped read was asked again
+    assert outcomes[0]["record"] == {"status": "reviewed", "score": 6} and "hello" in outcomes[0]["log"]
+    assert api.deleted == [name]  # collected, then deleted (its pod and Secrets go with it)
+
+
+def test_the_runner_gives_up_at_once_on_a_pod_that_cannot_start(tmp_path):
+    api = FakeApi()
+    runner, item = _runner(api, tmp_path)
+    name = kube.job_name(SHA)
+    real_create = api.create
+
+    def create(obj):  # the Job is created; its pod waits for an image that is not on the node
+        real_create(obj)
+        if obj.kind == "Job":
+            api.jobs[name] = {"metadata": {"annotations": {}}, "status": {}}
+            api.pods[name] = [_pod("p1", phase="Pending", containerStatuses=[{"state": {"waiting": {
+                "reason": "ErrImageNeverPull", "message": "image i is not present"}}}])]
+        return obj
+
+    api.create = create
+    outcomes = []
+    runner.run([item], lambda it, outcome: outcomes.append(outcome))
+    assert api.created == [name]  # the Job; the Secrets go in by apply
+    assert outcomes[0]["error"].startswith("the review pod cannot start: ErrImageNeverPull")

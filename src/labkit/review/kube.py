@@ -311,7 +311,12 @@ class JobRunner:
                 inflight[item.name] = item
             time.sleep(self.poll_s)
             for name, item in list(inflight.items()):
-                outcome = self._poll(item)
+                try:
+                    outcome = self._poll(item)
+                except Exception as exc:  # noqa: BLE001 - the API server hiccuped: ask again next time
+                    outcome = None
+                    if time.monotonic() - item.created > self.policy.total_timeout_s + 120:
+                        outcome = {"error": f"the cluster did not answer about the review Job: {exc}"}
                 if outcome is not None:
                     del inflight[name]
                     self._delete_job(name, wait=False)
