@@ -91,6 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
     scope.add_argument("--visible-only", dest="hidden", action="store_false", help="the visible checks only")
     p.add_argument("--sandbox", choices=("auto", "docker", "subprocess"), default="auto",
                    help="auto: Docker with the grader image when available, else a confined subprocess")
+    p.add_argument("--backend", choices=("local", "k8s"), default="local",
+                   help="local: workers on this machine (default); k8s: one Kubernetes Job per submission")
+    k8s = p.add_argument_group("--backend k8s (default cluster: the lab's kind cluster, LABKIT_KIND_CLUSTER)")
+    k8s.add_argument("--kubeconfig", type=Path, help="the cluster's kubeconfig (default: $KUBECONFIG, ~/.kube/config)")
+    k8s.add_argument("--context", help="a context of that kubeconfig (default: its current one)")
+    k8s.add_argument("--grader-image", metavar="IMAGE",
+                     help="run this image as is (labkit + the full lab sources on LABKIT_LABS_PATH); default: "
+                          "build one here from --grader-base and kind-load it")
+    k8s.add_argument("--grader-base", metavar="IMAGE",
+                     help="base of the built review image (default: sandbox.yaml's image, labkit/grader); "
+                          "labkit/python:3.11-slim suits labs that start no service")
+    k8s.add_argument("--namespace", default="labkit-review", help="where the Jobs run (default: labkit-review)")
 
     p = command("offline", "build the kind toolchain with no container registry (root, Debian, Go)",
                 "views:show_offline")

@@ -165,8 +165,12 @@ def show_export(args: Args, ui: UI) -> int:
 def show_review(args: Args, ui: UI) -> int:
     from labkit.review.batch import review_submissions
 
+    from labkit.review.kube import KubeOptions
+
+    kube = KubeOptions(kubeconfig=args.kubeconfig, context=args.context, grader_image=args.grader_image,
+                       grader_base=args.grader_base, namespace=args.namespace)
     summary = review_submissions(submissions=args.submissions, out=args.out, jobs=args.jobs, hidden=args.hidden,
-                                 sandbox=args.sandbox, ui=ui)
+                                 sandbox=args.sandbox, ui=ui, backend=args.backend, kube=kube)
     if ui.json_mode:
         ui.emit_json({"out": str(summary.out), "sandbox": summary.enforcement.to_dict(), "skipped": summary.skipped,
                       "leaderboard": summary.rows, "csv": str(summary.leaderboard_csv)})

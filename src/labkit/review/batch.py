@@ -23,6 +23,7 @@ from typing import Any
 from labkit.errors import LabSourcesMissing, NotFoundError, UserError
 from labkit.proc import DEFAULT_RUNNER
 from labkit.review.report import leaderboard, write_leaderboard, write_reports
+from labkit.review.kube import KubeOptions
 from labkit.review.sandbox import Enforcement, SandboxPolicy, choose_enforcement, docker_argv, load_policy
 from labkit.review.worker import RESULT
 from labkit.session import write_json_atomic
@@ -46,15 +47,24 @@ class ReviewSummary:
 
 def review_submissions(
     *, submissions: list[Path], out: Path, jobs: int = 1, hidden: bool = True, sandbox: str = "auto", ui: UI,
-    policy: SandboxPolicy | None = None,
+    policy: SandboxPolicy | None = None, backend: str = "local", kube: KubeOptions | None = None,
 ) -> ReviewSummary:
+    """backend "local": worker processes (or containers) on this machine; "k8s": one
+    Kubernetes Job per submission (labkit.review.kube_batch). Same records, reports, resume."""
     archives = expand(submissions)
     if jobs < 1:
         raise UserError("--jobs must be at least 1")
+    if backend not in ("local", "k8s"):
+        raise UserError(f"--backend {backend}: local or k8s")
     if hidden:
         _require_hidden_checks()
     policy = policy or load_policy()
-    enforcement = choose_enforcement(policy, sandbox=sandbox)
+    if backend == "k8s":
+        from labkit.review.kube_batch import kube_enforcement
+
+        enforcement = kube_enforcement(kube or KubeOptions())
+    else:
+        enforcement = choose_enforcement(policy, sandbox=sandbox)
     for warning in enforcement.warnings:
         ui.note(f"WARNING: {warning}")
     out = out.resolve()
@@ -70,6 +80,12 @@ def review_submissions(
         pending.append((archive, job_dir, sha))
     ui.note(f"{len(archives)} submission(s): {len(summary.skipped)} already reviewed, {len(pending)} to review "
             f"({jobs} at a time, sandbox: {enforcement.mode})")
+    if backend == "k8s":
+        from labkit.review.kube_batch import review_on_cluster
+
+        summary.records = review_on_cluster(pending, hidden=hidden, policy=policy, enforcement=enforcement,
+                                            parallel=jobs, options=kube or KubeOptions(), ui=ui)
+        return _finish(summary, out)
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
         futures = [pool.submit(_review_safely, a, d, s, hidden, policy, enforcement, ui) for a, d, s in pending]
@@ -81,6 +97,10 @@ def review_submissions(
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+    return _finish(summary, out)
+
+
+def _finish(summary: ReviewSummary, out: Path) -> ReviewSummary:
     summary.rows = leaderboard(_all_records(out))
     summary.leaderboard_csv, summary.leaderboard_json = write_leaderboard(summary.rows, out)
     return summary
@@ -140,30 +160,23 @@ def _review_safely(archive: Path, job_dir: Path, sha: str, hidden: bool, policy:
         record = _review(archive, job_dir, sha, hidden, policy, enforcement, ui)
     except Exception as exc:  # noqa: BLE001 - one submission's trouble must not stop the batch
         record = _error_record(archive, job_dir, sha, enforcement, f"the reviewer failed on this submission: {exc!r}")
+    announce(archive, record, ui)
+    return record
+
+
+def announce(archive: Path, record: dict[str, Any], ui: UI) -> None:
     ui.note(f"{'✓' if record['status'] == 'reviewed' else '✗'} {archive.name}: {record['status']}"
             + (f" {record['score']:g}/{record['max_score']:g}" if record["status"] == "reviewed" else "")
             + (f" — {record['reason'].splitlines()[0]}" if record.get("reason") else ""))
-    return record
 
 
 def _review(archive: Path, job_dir: Path, sha: str, hidden: bool, policy: SandboxPolicy,
             enforcement: Enforcement, ui: UI) -> dict[str, Any]:
-    shutil.rmtree(job_dir, ignore_errors=True)
-    job_dir.mkdir(parents=True)
-    if sha == "oversized":
-        record = _error_record(archive, job_dir, sha, enforcement,
-                               f"{archive.name}: over {MAX_ARCHIVE_BYTES // 2**20} MB; refused unread")
-        record.update(status="rejected", final=True)
-        return _save(record, job_dir)
-    copy = _SLUG.sub("_", archive.name)[-100:]  # messages name the file the reviewer knows
-    shutil.copyfile(archive, job_dir / copy)  # the reviewed bytes, fixed
+    oversized = oversized_record(archive, job_dir, sha, enforcement)
+    if oversized is not None:
+        return oversized
     docker = enforcement.mode == "docker"
-    root = Path("/review") if docker else job_dir
-    job = {"id": job_dir.name, "job_dir": str(root), "archive": str(root / copy),
-           "archive_sha256": sha, "hidden": hidden, "policy": policy.to_dict(),
-           "confine": {"unshare": enforcement.unshare and not docker, "cgroup": enforcement.cgroup and not docker},
-           "sandbox": {**enforcement.to_dict(), "limits": policy.to_dict()}}
-    write_json_atomic(job_dir / "job.json", job)
+    stage(archive, job_dir, sha, hidden, policy, enforcement, root=Path("/review") if docker else job_dir)
     if docker:
         from labkit.catalog import labs_roots
 
@@ -188,6 +201,33 @@ def _review(archive: Path, job_dir: Path, sha: str, hidden: bool, policy: Sandbo
         return _save(_error_record(archive, job_dir, sha, enforcement, f"the review process {why}\n{tail}"), job_dir)
     record["archive"] = str(archive)  # the reviewer's path, not the worker's copy
     return _save(record, job_dir)
+
+
+def oversized_record(archive: Path, job_dir: Path, sha: str, enforcement: Enforcement) -> dict[str, Any] | None:
+    """An archive too big to read is rejected unread (a fresh job folder holds its row)."""
+    shutil.rmtree(job_dir, ignore_errors=True)
+    job_dir.mkdir(parents=True)
+    if sha != "oversized":
+        return None
+    record = _error_record(archive, job_dir, sha, enforcement,
+                           f"{archive.name}: over {MAX_ARCHIVE_BYTES // 2**20} MB; refused unread")
+    record.update(status="rejected", final=True)
+    return _save(record, job_dir)
+
+
+def stage(archive: Path, job_dir: Path, sha: str, hidden: bool, policy: SandboxPolicy, enforcement: Enforcement,
+          *, root: Path) -> dict[str, Any]:
+    """Copy the archive into its job folder and describe the job for a worker that sees that
+    folder as `root` (the folder itself, or its mount in a container or pod)."""
+    copy = _SLUG.sub("_", archive.name)[-100:]  # messages name the file the reviewer knows
+    shutil.copyfile(archive, job_dir / copy)  # the reviewed bytes, fixed
+    host = enforcement.mode == "subprocess"
+    job = {"id": job_dir.name, "job_dir": str(root), "archive": str(root / copy),
+           "archive_sha256": sha, "hidden": hidden, "policy": policy.to_dict(),
+           "confine": {"unshare": enforcement.unshare and host, "cgroup": enforcement.cgroup and host},
+           "sandbox": {**enforcement.to_dict(), "limits": policy.to_dict()}}
+    write_json_atomic(job_dir / "job.json", job)
+    return job
 
 
 def worker_argv(job_path: Path) -> list[str]:

@@ -49,6 +49,11 @@ def _sandbox(sandbox: dict[str, Any]) -> str:
     if mode == "docker":
         return (f"docker ({limits.get('image')}, --network {limits.get('network')}, {limits.get('cpus')} CPUs, "
                 f"{limits.get('memory_bytes', 0) / 2**30:.1f} GB, {limits.get('pids')} pids, read-only root)")
+    if mode == "kubernetes":
+        requests = f", requests {limits.get('request_cpus')} CPUs" if limits.get("request_cpus") is not None else ""
+        return (f"kubernetes Job ({limits.get('cpus')} CPUs, {limits.get('memory_bytes', 0) / 2**30:.1f} GB limits"
+                f"{requests}; user {limits.get('user')}, read-only root, no capabilities, no service-account token, "
+                f"deadline {limits.get('total_timeout_s', 0):g} s)")
     parts = [f"address space {limits.get('memory_bytes', 0) / 2**30:.1f} GB per process",
              f"files up to {limits.get('file_size_bytes', 0) / 2**20:.0f} MB", "CPU time = the command's timeout"]
     if sandbox.get("cgroup"):

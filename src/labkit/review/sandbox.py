@@ -39,6 +39,10 @@ class SandboxPolicy:
     cpus: float = 2.0
     memory_bytes: int = 3 * 1024**3
     pids: int = 512
+    # Kubernetes backend: what the scheduler reserves per review (None: the limits above).
+    # The limits are what a review may use; a request below them lets a small node run it.
+    request_cpus: float | None = None
+    request_memory_bytes: int | None = None
     provision_timeout_s: float = 600.0
     grade_timeout_s: float = 900.0
     total_timeout_s: float = 1800.0
@@ -67,11 +71,14 @@ def load_policy(path: Path | None = None) -> SandboxPolicy:
     try:
         raw = yaml.safe_load(path.read_text()) or {}
         res, timeout, sec = raw.get("resources", {}), raw.get("timeout", {}), raw.get("security", {})
+        req = res.get("requests") or {}
         base = SandboxPolicy()
         return SandboxPolicy(
             image=str(raw.get("image", base.image)), network=str(raw.get("network", base.network)),
             cpus=float(res.get("cpus", base.cpus)), memory_bytes=parse_size(res.get("memory", base.memory_bytes)),
             pids=int(res.get("pids", base.pids)),
+            request_cpus=float(req["cpus"]) if "cpus" in req else None,
+            request_memory_bytes=parse_size(req["memory"]) if "memory" in req else None,
             provision_timeout_s=parse_seconds(timeout.get("provision", base.provision_timeout_s)),
             grade_timeout_s=parse_seconds(timeout.get("grade", base.grade_timeout_s)),
             total_timeout_s=parse_seconds(timeout.get("total", base.total_timeout_s)),
