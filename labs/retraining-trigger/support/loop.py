@@ -267,6 +267,8 @@ class Loop:
             if time.time() >= deadline:
                 break
             time.sleep(1)
+        # Read again at the end: a version's tags may be written after it is registered.
+        scenario.versions = [v for v in self.versions() if v.number not in before]
         scenario.champion_after = self.champion()
         self.scenarios[scenario.name] = scenario
         return scenario

@@ -1,5 +1,7 @@
-"""A real review of a real drift-detection submission: the candidate's side (start,
-solve, submit) and the hiring team's (review, sandboxed) as a new user runs them."""
+"""A real review of a real submission: the candidate's side (start, solve, submit) and
+the hiring team's (review, sandboxed) as a new user runs them. drift-detection runs
+one-shot commands; retraining-trigger runs a long-lived worker and API in the sandbox,
+reaching a private Prefect server the grade starts and answering on a Unix socket."""
 
 from __future__ import annotations
 
@@ -13,12 +15,13 @@ from labkit.cli import main
 pytestmark = pytest.mark.labs
 
 
-def test_a_drift_detection_submission_is_reviewed_to_full_marks(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("lab_id", ["drift-detection", "retraining-trigger"])
+def test_a_submission_is_reviewed_to_full_marks(lab_id, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("LABKIT_LABS_PATH", raising=False)
     monkeypatch.setenv("LABKIT_HOME", str(tmp_path / "candidate-home"))
     monkeypatch.chdir(tmp_path)
     try:
-        assert main(["start", "drift-detection", "--seed", "7", "--workspace", str(tmp_path / "ws")]) == 0
+        assert main(["start", lab_id, "--seed", "7", "--workspace", str(tmp_path / "ws")]) == 0
         assert main(["solve"]) == 0
         assert main(["submit", "--out", str(tmp_path / "subs" / "candidate.tar.gz")]) == 0
     finally:
