@@ -75,3 +75,25 @@ def test_kind_lab_starts_grades_and_stops_leaving_nothing(labkit_home: Path, tmp
     assert "labkit" not in kind_clusters()
     assert node_containers("labkit") == []
     assert workspace.is_dir()  # the candidate's work stays
+
+
+def test_a_local_lab_runs_on_kind_with_its_services_on_the_cluster(labkit_home: Path, tmp_path: Path) -> None:
+    """retraining-trigger on kind: MLflow and Prefect run in the cluster, the candidate's
+    worker and API on the host; the self-check's drift episode goes through both."""
+    assert "labkit" not in kind_clusters(), "a cluster named labkit exists already; delete it first"
+    workspace = tmp_path / "ws"
+    try:
+        started = labkit("start", "retraining-trigger", "--runtime", "kind", "--seed", "3",
+                         "--workspace", str(workspace), "--json")
+        assert started.returncode == 0, started.stderr[-3000:]
+        env_file = (workspace / ".labkit" / "env").read_text()
+        assert "MLFLOW_TRACKING_URI=http://127.0.0.1:30500" in env_file
+        assert "PREFECT_API_URL=http://127.0.0.1:30420/api" in env_file
+        assert labkit("solve").returncode == 0
+        solved = labkit("grade", "--format", "json")
+        assert solved.returncode == 0, solved.stdout[-3000:]
+        assert json.loads(solved.stdout)["percent"] == 100
+    finally:
+        stopped = labkit("stop")
+    assert stopped.returncode == 0, stopped.stderr[-2000:]
+    assert "labkit" not in kind_clusters()
