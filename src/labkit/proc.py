@@ -186,6 +186,26 @@ class ProcessRunner:
             _SPAWNED.pop(pid, None)
 
 
+class BackgroundProcess:
+    """A long-lived process started with :meth:`ProcessRunner.spawn`, its output in a log file."""
+
+    def __init__(self, pid: int, log_path: Path, runner: ProcessRunner | None = None) -> None:
+        self.pid, self.log_path = pid, log_path
+        self._runner = runner or DEFAULT_RUNNER
+
+    def alive(self) -> bool:
+        return self._runner.alive(self.pid)
+
+    def output(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        self._runner.terminate(self.pid, grace_s=5)
+
+
 # Popen objects of services spawned by this process, so they can be reaped (a dead
 # child that is never waited for stays a zombie and looks alive to kill(pid, 0)).
 _SPAWNED: dict[int, subprocess.Popen] = {}

@@ -128,11 +128,5 @@ class MonitorRunner:
         )
 
 
-def expect(condition: bool, symptom: str) -> None:
-    """Fail the check with the symptom alone: no traceback, no dump of batches or runs."""
-    if not condition:
-        pytest.fail(symptom, pytrace=False)
-
-
 def _tail(text: str, lines: int = 15) -> str:
     return "\n".join((text or "").strip().splitlines()[-lines:])

@@ -259,14 +259,6 @@ def _git(repo: Path, *args: str) -> str:
     return proc.stdout
 
 
-def expect(condition: bool, symptom: str) -> None:
-    """Fail the check with the symptom alone: no traceback, no dump of the grader's state."""
-    if not condition:
-        import pytest
-
-        pytest.fail(symptom, pytrace=False)
-
-
 def _stage_lines(script: str) -> list[str]:
     """The logical lines of a run script that call a stage (continuation lines joined)."""
     joined = re.sub(r"\\\n\s*", " ", script)

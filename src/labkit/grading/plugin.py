@@ -283,10 +283,6 @@ def run_in_workspace(grade_context: GradeContext) -> Any:
     fixture and ``start_in_workspace``.
     """
     from labkit.proc import DEFAULT_RUNNER
-    from labkit.provisioning import service_env
-
-    base_env = {**os.environ, **service_env(grade_context.services)}
-    base_env.pop(CONTEXT_ENV, None)
 
     def run(argv: list[str], *, timeout: float = 120, env: dict[str, str] | None = None,
             cwd: Path | None = None, extra_services: dict[str, str] | None = None) -> Any:
@@ -296,9 +292,9 @@ def run_in_workspace(grade_context: GradeContext) -> Any:
 
             return run_confined(argv, cwd=cwd or grade_context.workspace, timeout=timeout,
                                 spec=grade_context.sandbox, extra_services=extra_services,
-                                env={**service_env(grade_context.services), **(env or {})})
+                                env=_candidate_env(grade_context, env))
         return DEFAULT_RUNNER.run(argv, timeout=timeout, cwd=cwd or grade_context.workspace,
-                                  env={**base_env, **(env or {})}, check=False)
+                                  env=_candidate_env(grade_context, env), check=False)
 
     return run
 
@@ -308,27 +304,13 @@ def _python(argv: list[str]) -> list[str]:
     return [sys.executable if i == 0 and a == "python" else a for i, a in enumerate(argv)]
 
 
-class Background:
-    """A long-lived candidate process (a worker, a server) started by a check."""
+def _candidate_env(grade_context: GradeContext, extra: dict[str, str] | None) -> dict[str, str]:
+    """The environment of a candidate command: the lab's service URLs and the check's
+    additions; outside a sandbox also this process's environment, minus the grade context."""
+    from labkit.provisioning import service_env
 
-    def __init__(self, pid: int, log_path: Path) -> None:
-        self.pid, self.log_path = pid, log_path
-
-    def alive(self) -> bool:
-        from labkit.proc import DEFAULT_RUNNER
-
-        return DEFAULT_RUNNER.alive(self.pid)
-
-    def output(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        from labkit.proc import DEFAULT_RUNNER
-
-        DEFAULT_RUNNER.terminate(self.pid, grace_s=5)
+    base = {} if grade_context.sandbox is not None else {k: v for k, v in os.environ.items() if k != CONTEXT_ENV}
+    return {**base, **service_env(grade_context.services), **(extra or {})}
 
 
 @pytest.fixture(scope="session")
@@ -340,8 +322,7 @@ def start_in_workspace(grade_context: GradeContext, tmp_path_factory: pytest.Tem
     ends is stopped. Under `labkit review` the process is confined like any other
     candidate command, for at most ``lifetime_s`` of CPU time.
     """
-    from labkit.proc import DEFAULT_RUNNER
-    from labkit.provisioning import service_env
+    from labkit.proc import DEFAULT_RUNNER, BackgroundProcess
 
     started: list[Any] = []
     logs = tmp_path_factory.mktemp("background")
@@ -356,12 +337,10 @@ def start_in_workspace(grade_context: GradeContext, tmp_path_factory: pytest.Tem
 
             handle = start_confined(argv, cwd=cwd, lifetime_s=lifetime_s, spec=grade_context.sandbox,
                                     log_path=log_path, extra_services=extra_services,
-                                    env={**service_env(grade_context.services), **(env or {})})
+                                    env=_candidate_env(grade_context, env))
         else:
-            base_env = {**os.environ, **service_env(grade_context.services)}
-            base_env.pop(CONTEXT_ENV, None)
-            pid = DEFAULT_RUNNER.spawn(argv, log_path=log_path, cwd=cwd, env={**base_env, **(env or {})})
-            handle = Background(pid, log_path)
+            pid = DEFAULT_RUNNER.spawn(argv, log_path=log_path, cwd=cwd, env=_candidate_env(grade_context, env))
+            handle = BackgroundProcess(pid, log_path)
         started.append(handle)
         return handle
 

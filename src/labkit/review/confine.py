@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from labkit.proc import BackgroundProcess
 from labkit.review.relay import HostRelay, start_namespace_relay
 
 CONFINE_FAILED = 126
@@ -56,26 +57,20 @@ def run_confined(argv: list[str], *, cwd: Path, env: Mapping[str, str], timeout:
     return dataclasses.replace(done, stdout=confined.stdout(), stderr=done.stderr + confined.stderr())
 
 
-class ConfinedProcess:
-    """A long-lived confined command (a worker, a server), running until :meth:`stop`."""
+class ConfinedProcess(BackgroundProcess):
+    """A long-lived confined command (a worker, a server), running until :meth:`stop`;
+    its own output is in the confinement's capture files, not in the wrapper's log."""
 
-    def __init__(self, confinement: _Confinement, pid: int) -> None:
+    def __init__(self, confinement: _Confinement, pid: int, log_path: Path) -> None:
+        super().__init__(pid, log_path)
         self._confinement = confinement
-        self.pid = pid
-
-    def alive(self) -> bool:
-        from labkit.proc import DEFAULT_RUNNER
-
-        return DEFAULT_RUNNER.alive(self.pid)
 
     def output(self) -> str:
         return self._confinement.stdout() + self._confinement.stderr()
 
     def stop(self) -> None:
-        from labkit.proc import DEFAULT_RUNNER
-
         try:
-            DEFAULT_RUNNER.terminate(self.pid, grace_s=5)
+            super().stop()
         finally:
             self._confinement.release()
 
@@ -91,7 +86,7 @@ def start_confined(argv: list[str], *, cwd: Path, env: Mapping[str, str], lifeti
     except BaseException:
         confined.release()
         raise
-    return ConfinedProcess(confined, pid)
+    return ConfinedProcess(confined, pid, log_path)
 
 
 class _Confinement:

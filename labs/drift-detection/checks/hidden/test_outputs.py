@@ -10,7 +10,7 @@ from checks.hidden.batches import ROWS
 from labkit.grading import InfraError
 from support.contract import drift_json_problems, html_report_problems
 from support.data import BASELINE_DAYS
-from support.runs import expect
+from labkit.grading import expect
 
 EXPERIMENT = "drift-monitoring"
 # One batch that must alert and one that must not, so both values of every flag are seen.

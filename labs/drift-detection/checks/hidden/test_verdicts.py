@@ -6,7 +6,8 @@ import pytest
 
 from checks.hidden.batches import THRESHOLD_OVERRIDE
 from support.data import BASELINE_DAYS, FEATURES
-from support.runs import EXIT_ALERT, EXIT_NO_ALERT, expect
+from labkit.grading import expect
+from support.runs import EXIT_ALERT, EXIT_NO_ALERT
 
 
 def _outcome(run, verdict) -> str:

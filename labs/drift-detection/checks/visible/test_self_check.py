@@ -11,7 +11,8 @@ import pytest
 
 from support import data
 from support.contract import drift_json_problems, html_report_problems
-from support.runs import EXIT_ALERT, EXIT_NO_ALERT, expect
+from labkit.grading import expect
+from support.runs import EXIT_ALERT, EXIT_NO_ALERT
 
 
 @pytest.fixture(scope="module")

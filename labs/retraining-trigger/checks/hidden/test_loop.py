@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from support import data
-from support.checking import expect
+from labkit.grading import expect
 from support.loop import COOLDOWN_S, RETRAIN_WAIT_S, SERVING_WAIT_S, Loop, Scenario
 
 AUC_TOLERANCE = 1e-3

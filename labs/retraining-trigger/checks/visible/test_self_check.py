@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from support.checking import expect
+from labkit.grading import expect
 
 
 @pytest.mark.check(

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from support.ci import PipelineRun, expect
+from labkit.grading import expect
+from support.ci import PipelineRun
 from support.workflow import STAGES
 
 # Metrics that measure the clock, not the model: allowed to differ between two runs.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from support.ci import TOKEN_VAR, expect
+from labkit.grading import expect
+from support.ci import TOKEN_VAR
 from support.provision import LEAKED_TOKEN
 from support.workflow import (
     CHAIN,

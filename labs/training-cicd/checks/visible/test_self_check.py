@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from support.ci import expect
+from labkit.grading import expect
 from support import changes
 from support.workflow import STAGES, schema_problems
 
