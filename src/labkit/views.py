@@ -233,6 +233,8 @@ def _session_text(session, health: dict[str, bool] | None = None) -> str:  # noq
         state = "" if health is None else ("  healthy" if health.get(name) else "  NOT ANSWERING")
         inside = f"  (pods: {info.in_cluster_url})" if info.in_cluster_url else ""
         lines.append(f"{name + ':':<10} {info.url}{state}{inside}")
+        if info.log_path:  # where a server's own errors go (a trigger's template error, a crash)
+            lines.append(f"{'':<10} log: {info.log_path}")
     return "\n".join(lines)
 
 
