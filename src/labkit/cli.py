@@ -104,6 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
                           "labkit/python:3.11-slim suits labs that start no service")
     k8s.add_argument("--namespace", default="labkit-review", help="where the Jobs run (default: labkit-review)")
 
+    p = command("verify", "authors: the lab proves its grader (starter low, solution 100 %, wrong fixes, mutants)",
+                "views:show_verify", labs_flag=True)
+    p.add_argument("lab", help="lab id (see `labkit list`)")
+    p.add_argument("--seed", type=int, action="append", dest="seeds", metavar="N",
+                   help="a seed to verify on (repeatable; default: one random seed)")
+    p.add_argument("--repeats", type=int, default=3, help="grades of the solution per seed (default: 3)")
+    p.add_argument("--mutants", default="0", metavar="N|all",
+                   help="mutants of the solution to grade: a fixed sample of N, or all (default: 0)")
+    p.add_argument("--stress", action="store_true", help="also grade the solution with every core busy")
+
     p = command("offline", "build the kind toolchain with no container registry (root, Debian, Go)",
                 "views:show_offline")
     p.add_argument("action", choices=("prepare",), help="prepare: build or reuse everything (cached)")

@@ -162,6 +162,26 @@ def show_export(args: Args, ui: UI) -> int:
     return ExitStatus.OK
 
 
+def show_verify(args: Args, ui: UI) -> int:
+    import random
+
+    from labkit.errors import UserError
+    from labkit.verify import verify_lab
+
+    if args.mutants != "all" and not args.mutants.isdigit():
+        raise UserError(f"--mutants takes a number or 'all', not {args.mutants!r}")
+    if args.repeats < 1 or any(s < 0 for s in args.seeds or []):
+        raise UserError("--repeats must be at least 1 and seeds non-negative")
+    seeds = args.seeds or [random.SystemRandom().randrange(1, 1_000_000)]
+    report = verify_lab(lab_id=args.lab, seeds=seeds, repeats=args.repeats,
+                        mutants=None if args.mutants == "all" else int(args.mutants), stress=args.stress, ui=ui)
+    if ui.json_mode:
+        ui.emit_json(report.to_dict())
+    else:
+        ui.result(report.render())
+    return ExitStatus.OK if report.ok else ExitStatus.CHECKS_FAILED
+
+
 def show_review(args: Args, ui: UI) -> int:
     from labkit.review.batch import review_submissions
 
