@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "labkit/python:3.11-slim suits labs that start no service")
     k8s.add_argument("--namespace", default="labkit-review", help="where the Jobs run (default: labkit-review)")
 
-    p = command("verify", "authors: the lab proves its grader (starter low, solution 100 %%, wrong fixes, mutants)",
+    p = command("verify", "authors: the lab proves its grader (starter low, solution full marks, wrong fixes, mutants)",
                 "views:show_verify", labs_flag=True)
     p.add_argument("lab", help="lab id (see `labkit list`)")
     p.add_argument("--seed", type=int, action="append", dest="seeds", metavar="N",
