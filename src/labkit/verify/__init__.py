@@ -32,36 +32,36 @@ def verify_lab(*, lab_id: str, seeds: list[int], repeats: int = 3, mutants: int 
     known = equivalents(lab)
     for seed in seeds:
         with running_lab(lab, seed, ui) as under_test:
-            _starter(lab, under_test, report)
-            idle = _solution(under_test, report, repeats)
-            _corpus(lab, under_test, report, "wrong")
-            _corpus(lab, under_test, report, "fair")
+            report.add(check_starter(lab, under_test))
+            graded = check_solution(under_test, repeats)
+            report.findings += [finding for finding, _ in graded]
+            report.findings += check_corpus(lab, under_test, "wrong") + check_corpus(lab, under_test, "fair")
             if mutants != 0:
-                _mutants(lab, under_test, report, mutants, known, ui)
-            if stress and idle is not None:
-                _stress(under_test, report, idle)
+                report.mutants_total, outcomes = check_mutants(lab, under_test, mutants, known, ui)
+                report.mutants += outcomes
+            if stress:
+                report.add(check_stress(under_test, graded[0][1]))
     return report
 
 
-def _starter(lab: Lab, run: LabUnderTest, report: VerifyReport) -> None:
+def check_starter(lab: Lab, run: LabUnderTest) -> Finding:
     run.restore(solved=False)
     result = run.grade()
     limit = lab.spec.grading.max_starter_percent
     ok = result.complete and result.percent <= limit
-    report.add(Finding("starter", f"seed {run.seed}", ok,
-                       f"{result.percent:.0f}% (limit {limit:g}%)" + ("" if result.complete else "; incomplete"),
-                       _failing(result) if not ok else ""))
+    return Finding("starter", f"seed {run.seed}", ok,
+                   f"{result.percent:.0f}% (limit {limit:g}%)" + ("" if result.complete else "; incomplete"),
+                   _failing(result) if not ok else "")
 
 
-def _solution(run: LabUnderTest, report: VerifyReport, repeats: int) -> GradeResult | None:
-    first = None
+def check_solution(run: LabUnderTest, repeats: int) -> list[tuple[Finding, GradeResult]]:
+    out = []
     for attempt in range(1, repeats + 1):
         run.restore(solved=True)
         result = run.grade()
-        first = first or result
-        report.add(Finding("solution", f"seed {run.seed} grade {attempt}", result.full_marks,
-                           f"{result.percent:.0f}%", "" if result.full_marks else _failing(result)))
-    return first
+        out.append((Finding("solution", f"seed {run.seed} grade {attempt}", result.full_marks,
+                            f"{result.percent:.0f}%", "" if result.full_marks else _failing(result)), result))
+    return out
 
 
 def corpus(lab: Lab, kind: str) -> list[tuple[str, dict]]:
@@ -69,41 +69,43 @@ def corpus(lab: Lab, kind: str) -> list[tuple[str, dict]]:
     return list((yaml.safe_load(index.read_text()) or {}).items()) if index.exists() else []
 
 
-def _corpus(lab: Lab, run: LabUnderTest, report: VerifyReport, kind: str) -> None:
-    for name, meta in corpus(lab, kind):
-        run.restore(solved=True)
-        patch = next((p for p in (lab.path / kind / f"{name}{ext}" for ext in (".patch", ".diff")) if p.exists()), None)
-        if patch is None:
-            report.add(Finding(kind, name, False, f"no {kind}/{name}.patch or .diff"))
-            continue
-        try:
-            run.apply_patch(patch)
-        except BadInput as exc:
-            report.add(Finding(kind, name, False, "does not apply to the solution", exc.message))
-            continue
-        if kind == "wrong":
-            must_fail = tuple(meta["must_fail"])
-            result = run.grade(select=must_fail)
-            status = {c.check_id.split("::")[-1]: c.status for c in result.checks}
-            missed = [c for c in must_fail if status.get(c) is not Status.FAIL]
-            report.add(Finding(kind, name, not missed and result.complete,
-                               f"{result.percent:.0f}% on {', '.join(must_fail)}",
-                               (f"did not fail: {', '.join(f'{c} ({status.get(c)})' for c in missed)}; flaw: "
-                                f"{meta.get('description', '')}\n{_failing(result)}") if missed else ""))
-        else:
-            result = run.grade()
-            report.add(Finding(kind, name, result.full_marks, f"{result.percent:.0f}%",
-                               "" if result.full_marks else f"{meta.get('description', '')}\n{_failing(result)}"))
+def check_corpus(lab: Lab, run: LabUnderTest, kind: str) -> list[Finding]:
+    """``wrong``: each fails (not errors) the checks it names; ``fair``: each keeps 100 %."""
+    return [check_entry(lab, run, kind, name, meta) for name, meta in corpus(lab, kind)]
 
 
-def _mutants(lab: Lab, run: LabUnderTest, report: VerifyReport, count: int | None, known: dict[str, str],
-             ui: UI) -> None:
+def check_entry(lab: Lab, run: LabUnderTest, kind: str, name: str, meta: dict) -> Finding:
+    run.restore(solved=True)
+    patch = next((p for p in (lab.path / kind / f"{name}{ext}" for ext in (".patch", ".diff")) if p.exists()), None)
+    if patch is None:
+        return Finding(kind, name, False, f"no {kind}/{name}.patch or .diff")
+    try:
+        run.apply_patch(patch)
+    except BadInput as exc:
+        return Finding(kind, name, False, "does not apply to the solution", exc.message)
+    if kind == "fair":
+        result = run.grade()
+        return Finding(kind, name, result.full_marks, f"{result.percent:.0f}%",
+                       "" if result.full_marks else f"{meta.get('description', '')}\n{_failing(result)}")
+    # Only the checks that must catch this flaw: a fail among them is what takes it below 100 %.
+    must_fail = tuple(meta["must_fail"])
+    result = run.grade(select=must_fail)
+    status = {c.check_id.split("::")[-1]: c.status for c in result.checks}
+    missed = [c for c in must_fail if status.get(c) is not Status.FAIL]
+    return Finding(kind, name, not missed and result.complete, f"{result.percent:.0f}% on {', '.join(must_fail)}",
+                   (f"did not fail: {', '.join(f'{c} ({status.get(c)})' for c in missed)}; flaw: "
+                    f"{meta.get('description', '')}\n{_failing(result)}") if missed else "")
+
+
+def check_mutants(lab: Lab, run: LabUnderTest, count: int | None, known: dict[str, str],
+                  ui: UI) -> tuple[int, list[MutantOutcome]]:
+    """(how many mutants the solution has, the outcome of each graded one)."""
     every = solution_mutants(lab, run.pristine)
     chosen = sample(every, count, seed=run.seed)
-    report.mutants_total = len(every)
+    out = []
     for i, mutant in enumerate(chosen, 1):
         if mutant.id in known:
-            report.mutants.append(MutantOutcome(mutant.id, mutant.description, "equivalent", known[mutant.id]))
+            out.append(MutantOutcome(mutant.id, mutant.description, "equivalent", known[mutant.id]))
             continue
         run.restore(solved=True)
         original = (run.workspace / mutant.path).read_text(encoding="utf-8")
@@ -117,10 +119,12 @@ def _mutants(lab: Lab, run: LabUnderTest, report: VerifyReport, count: int | Non
         else:
             failed = [c.check_id.split("::")[-1] for c in result.checks if c.status is Status.FAIL]
             outcome, detail = "killed", f"failed: {', '.join(failed)}"
-        report.mutants.append(MutantOutcome(mutant.id, mutant.description, outcome, detail))
+        out.append(MutantOutcome(mutant.id, mutant.description, outcome, detail))
+    return len(every), out
 
 
-def _stress(run: LabUnderTest, report: VerifyReport, idle: GradeResult) -> None:
+def check_stress(run: LabUnderTest, idle: GradeResult) -> Finding:
+    """The solution graded with every core busy: each check as idle, or ``error``."""
     run.restore(solved=True)
     with cores_busy():
         loaded = run.grade()
@@ -128,8 +132,8 @@ def _stress(run: LabUnderTest, report: VerifyReport, idle: GradeResult) -> None:
     after = {c.check_id: c.status for c in loaded.checks}
     changed = [f"{check}: {before.get(check)} idle, {status} under load" for check, status in after.items()
                if status is not before.get(check) and status is not Status.ERROR]
-    report.add(Finding("stress", f"seed {run.seed}", not changed and bool(after),
-                       f"{loaded.percent:.0f}% under load ({idle.percent:.0f}% idle)", "\n".join(changed)))
+    return Finding("stress", f"seed {run.seed}", not changed and bool(after),
+                   f"{loaded.percent:.0f}% under load ({idle.percent:.0f}% idle)", "\n".join(changed))
 
 
 def _failing(result: GradeResult) -> str:
