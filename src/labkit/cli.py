@@ -68,9 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("submit", "pack the workspace, its last grade and an integrity manifest", "views:show_submit",
                 labs_flag=True)
-    p.add_argument("--workspace", type=Path, help="the workspace to pack (default: the running lab's)")
+    p.add_argument("--workspace", type=Path,
+                   help="the workspace to pack (default: the one you stand in, else the running lab's)")
     p.add_argument("--out", type=Path, help="archive path (default: next to the workspace)")
     p.add_argument("--no-grade", action="store_true", help="do not run the visible checks before packing")
+    p.add_argument("--force", action="store_true", help="replace an existing --out archive")
 
     p = command("export", "the candidate bundle: brief, starter of a seed, visible checks; nothing hidden",
                 "views:show_export", labs_flag=True)

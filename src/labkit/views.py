@@ -128,18 +128,19 @@ def show_solve(args: Args, ui: UI) -> int:
 
     outcome = solve_lab(force=args.force)
     if ui.json_mode:
-        ui.emit_json({"written": outcome.written, "backup": outcome.backup_path})
+        ui.emit_json({"workspace": outcome.workspace, "written": outcome.written, "backup": outcome.backup_path})
     else:
         if outcome.backup_path:
             ui.result(f"your workspace was copied to {outcome.backup_path} first")
-        ui.result(f"applied the reference solution: {', '.join(outcome.written)}")
+        ui.result(f"applied the reference solution to {outcome.workspace}: {', '.join(outcome.written)}")
     return ExitStatus.OK
 
 
 def show_submit(args: Args, ui: UI) -> int:
     from labkit.bundles.submit import submit_lab
 
-    path, record = submit_lab(workspace=args.workspace, out=args.out, grade_first=not args.no_grade, ui=ui)
+    path, record = submit_lab(workspace=args.workspace, out=args.out, grade_first=not args.no_grade, ui=ui,
+                              force=args.force)
     if ui.json_mode:
         ui.emit_json({"archive": str(path), **record})
     else:
