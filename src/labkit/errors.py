@@ -82,6 +82,12 @@ class LabSourcesMissing(LabkitError):
     status = ExitStatus.LAB_SOURCES_MISSING
 
 
+class Interrupted(LabkitError):
+    """Ctrl-C stopped the command after it saved what it had (a partial grade)."""
+
+    status = ExitStatus.INTERRUPTED
+
+
 class SpecError(LabkitError):
     """A lab.yaml that does not validate; carries every problem at once, each with its key path."""
 

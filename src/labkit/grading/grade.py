@@ -1,13 +1,19 @@
 """`labkit grade`: run the checks against the running lab and always write the report.
 
-Whatever happens inside — a crashed engine, a missing service, a bug in labkit —
-the caller gets a GradeResult and a report on disk; the failure is in the report.
+Whatever happens inside — a crashed engine, a missing service, a bug in labkit,
+Ctrl-C — the caller gets a GradeResult and a report on disk; the failure is in the
+report. Ctrl-C writes the partial grade (the checks reached, the rest ``error``
+"interrupted") and then exits 130.
 """
 
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,10 +21,10 @@ from pathlib import Path
 from labkit import __version__
 from labkit.catalog import load_lab, require_sources
 from labkit.grading.reports import default_filename, render
-from labkit.grading.results import GradeResult
+from labkit.grading.results import GradeResult, Status
 from labkit.grading.runner import run_checks
 from labkit.destinations import check_file_destination, check_folder_destination
-from labkit.errors import BadInput
+from labkit.errors import BadInput, Interrupted
 from labkit.lifecycle import require_session_here
 from labkit.session import Session, write_json_atomic
 from labkit.ui import UI
@@ -51,20 +57,26 @@ def grade_lab(
     with ui.step(f"grading {session.lab_id} ({'all checks' if hidden else 'visible checks'})"):
         result = _grade_safely(session, hidden, grade_dir, timeout_s, select)
     record = grade_dir / "grade.json"
-    write_json_atomic(record, result.to_dict())
-    if not hidden and not select:
-        # The candidate's own copy (submit packs it); hidden results never enter the workspace.
-        write_json_atomic(session.workspace_path / META_DIR / LAST_GRADE, result.to_dict())
-    log_grade(session.workspace_path, result, select)
-    report_path = None
-    if out is not None:
-        report_path = out / default_filename(fmt) if out.is_dir() else out
-        try:
-            report_path.parent.mkdir(parents=True, exist_ok=True)
-            report_path.write_text(render(result, fmt))
-        except OSError as exc:  # it changed during the grade; the record above stands
-            raise BadInput(f"--out {report_path}: {exc.strerror or exc}",
-                           hint=f"the grade is recorded in {record}") from None
+    with _sigint_deferred() as interrupted:  # a second Ctrl-C must not lose the partial grade
+        write_json_atomic(record, result.to_dict())
+        if not hidden and not select:
+            # The candidate's own copy (submit packs it); hidden results never enter the workspace.
+            write_json_atomic(session.workspace_path / META_DIR / LAST_GRADE, result.to_dict())
+        log_grade(session.workspace_path, result, select)
+        report_path = None
+        if out is not None:
+            report_path = out / default_filename(fmt) if out.is_dir() else out
+            try:
+                report_path.parent.mkdir(parents=True, exist_ok=True)
+                report_path.write_text(render(result, fmt))
+            except OSError as exc:  # it changed during the grade; the record above stands
+                raise BadInput(f"--out {report_path}: {exc.strerror or exc}",
+                               hint=f"the grade is recorded in {record}") from None
+    if result.interrupted or interrupted:
+        where = f"{record}" + (f" and {report_path}" if report_path is not None else "")
+        raise Interrupted(f"interrupted: the grader and the candidate's processes were stopped; the partial "
+                          f"grade ({result.count(Status.PASS) + result.count(Status.FAIL)} of {len(result.checks)} "
+                          f"checks reached) is in {where}")
     return GradeOutcome(result, record, report_path)
 
 
@@ -74,6 +86,20 @@ def _check_report_destination(out: Path) -> None:
         check_folder_destination(out, option="--out")
     else:
         check_file_destination(out, option="--out")
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[list[int]]:
+    """Hold Ctrl-C while the grade is written; the list it yields is non-empty if one came."""
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def log_grade(workspace: Path, result: GradeResult, select: tuple[str, ...]) -> None:

@@ -3,13 +3,22 @@
 It reads the grade's context from $LABKIT_GRADE_CONTEXT, gives checks their fixtures,
 and streams one JSON line per finished check to the results file, so that a grader
 killed half-way still leaves every result it reached.
+
+It also watches the lab's services for the whole grade (``labkit.grading.health``): a
+check that fails while a service is or was down is an ``error`` naming the outage, a
+service down now stops the candidate's commands and errors the remaining checks at
+once, and the start and end of every candidate command go to the results file too, so
+the parent can tell the grader's own time from time spent in candidate commands (which
+have timeouts of their own).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +26,7 @@ from typing import Any
 import pytest
 
 from labkit.grading import InfraError
+from labkit.grading.health import HealthWatch, Outage, describe
 from labkit.grading.results import Status, Visibility
 
 CONTEXT_ENV = "LABKIT_GRADE_CONTEXT"
@@ -81,8 +91,47 @@ def _load_context() -> GradeContext | None:
 _CONTEXT = _load_context()
 
 
+_WATCH: HealthWatch | None = None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "check(points, title, feedback, visibility): a graded check")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start watching the lab's services, after a first synchronous look at each."""
+    global _WATCH
+    if _CONTEXT is None:
+        return
+    _WATCH = HealthWatch({name: (url, health_url(name, url)) for name, url in _CONTEXT.services.items()},
+                         on_change=_report_outage)
+    _WATCH.check_now()
+    _WATCH.start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _WATCH is not None:
+        _WATCH.stop()
+
+
+def health_url(service: str, url: str) -> str:
+    """Where a lab service says it is healthy (the same path on every runtime)."""
+    from labkit.runtimes.local import SERVICES
+
+    definition = SERVICES.get(service)
+    return url + definition.health_path if definition is not None else url
+
+
+def _report_outage(outage: Outage) -> None:
+    _write({"event": "outage", **outage.to_dict(), "text": outage.describe()})
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A check does not start while a lab service is down: it is an error at once."""
+    if _WATCH is not None and item.nodeid in _INFO:
+        reason = _WATCH.reason_down()
+        if reason:
+            raise InfraError(f"not run: {reason}; grade again once `labkit status` shows it answering")
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -163,6 +212,8 @@ def _classify(report: pytest.TestReport, call: pytest.CallInfo) -> tuple[Status 
             return None, ""
         if report.skipped:
             return Status.ERROR, f"check was skipped: {_short(call)}"
+        if call.excinfo is not None and call.excinfo.errisinstance(InfraError):
+            return Status.ERROR, _short(call)
         return Status.ERROR, f"could not set up the check: {_short(call)}"
     if report.when == "call":
         if report.passed:
@@ -171,8 +222,21 @@ def _classify(report: pytest.TestReport, call: pytest.CallInfo) -> tuple[Status 
             return Status.ERROR, f"check was skipped: {_short(call)}"
         if call.excinfo is not None and call.excinfo.errisinstance(InfraError):
             return Status.ERROR, _short(call)
+        outages = _outages()
+        if outages:
+            return Status.ERROR, (f"{_short(call)}\n(not counted against the candidate: {describe(outages)} "
+                                  "during this grade)")
         return Status.FAIL, _short(call)
-    return None, ""  # teardown problems are ignored: the verdict was already given
+    return None, ""
+
+
+def _outages() -> list[Outage]:
+    """The outages of this grade so far, after a last look at any service that just missed
+    a probe: a failure is the candidate's only when every service stayed healthy."""
+    if _WATCH is None:
+        return []
+    _WATCH.confirm()
+    return _WATCH.outages()  # teardown problems are ignored: the verdict was already given
 
 
 def _short(call: pytest.CallInfo) -> str:
@@ -190,10 +254,44 @@ def _info_dict(info: CheckInfo) -> dict[str, Any]:
             "visibility": info.visibility.value, "feedback": info.feedback}
 
 
+_WRITE_LOCK = threading.Lock()  # the health watcher and parallel candidate runs write too
+
+
 def _write(record: dict[str, Any]) -> None:
-    with open(_context().results_path, "a", encoding="utf-8") as handle:
+    with _WRITE_LOCK, open(_context().results_path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record) + "\n")
         handle.flush()
+
+
+_RUN_IDS = itertools.count(1)
+
+
+class _CandidateRun:
+    """Marks a candidate command in the results file while it runs: the parent does not
+    count that time against the grade's own timeout (the command has its own)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+
+    def __enter__(self) -> _CandidateRun:
+        self.id = next(_RUN_IDS)
+        _write({"event": "run", "id": self.id, "state": "start", "timeout_s": self.timeout})
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _write({"event": "run", "id": self.id, "state": "end"})
+
+
+def _stopped(result: Any) -> Any:
+    """A candidate command stopped because a service went down is the platform's fault."""
+    if getattr(result, "aborted", ""):
+        raise InfraError(f"the candidate's command was stopped: {result.aborted}; grade again once "
+                         "`labkit status` shows the lab's services answering")
+    if getattr(result, "timed_out", False) and _WATCH is not None:
+        _WATCH.confirm()
+        if _WATCH.down():
+            raise InfraError(f"the candidate's command timed out while {_WATCH.reason_down()}")
+    return result
 
 
 # ---- fixtures handed to checks ------------------------------------------------------------
@@ -242,20 +340,23 @@ def services(grade_context: GradeContext) -> dict[str, str]:
     return grade_context.services
 
 
-def _service(grade_context: GradeContext, name: str, health_path: str) -> str:
+def _service(grade_context: GradeContext, name: str) -> str:
     from labkit.runtimes.local import http_ok
 
     url = grade_context.services.get(name)
     if url is None:
         raise InfraError(f"this lab runs no {name} service")
-    if not http_ok(url + health_path, timeout=10):
+    down = [o for o in (_WATCH.down() if _WATCH is not None else []) if o.service == name]
+    if down:
+        raise InfraError(f"{describe(down)}; restart the lab with `labkit start`")
+    if not http_ok(health_url(name, url), timeout=10):
         raise InfraError(f"{name} at {url} is not answering; restart the lab with `labkit start`")
     return url
 
 
 @pytest.fixture(scope="session")
 def mlflow_tracking_uri(grade_context: GradeContext) -> str:
-    return _service(grade_context, "mlflow", "/health")
+    return _service(grade_context, "mlflow")
 
 
 @pytest.fixture(scope="session")
@@ -268,7 +369,7 @@ def mlflow_client(mlflow_tracking_uri: str) -> Any:
 
 @pytest.fixture(scope="session")
 def prefect_api_url(grade_context: GradeContext) -> str:
-    return _service(grade_context, "prefect", "/api/health") + "/api"
+    return _service(grade_context, "prefect") + "/api"
 
 
 @pytest.fixture(scope="session")
@@ -293,7 +394,11 @@ def run_in_workspace(grade_context: GradeContext) -> Any:
     """Run the candidate's code as a candidate would, with the services in its env.
 
     Returns a callable; a timeout is the candidate's (their code hung), so it is
-    reported through ``timed_out`` rather than raised. ``cwd`` runs it in another folder
+    reported through ``timed_out`` rather than raised — while the lab's services answer.
+    A service that goes down stops the command at once and raises InfraError naming it;
+    a check failing on a timed-out run while a service was down is an error too (see
+    ``_classify``), so labs need no outage logic of their own. The command runs
+    contained: whatever it started ends with it. ``cwd`` runs it in another folder
     instead of the workspace (e.g. a clean copy of it); ``extra_services`` are private
     servers the grade started (see ``start_private_service``). Under `labkit review`
     this is where the sandbox applies: checks run candidate code only through this
@@ -304,14 +409,16 @@ def run_in_workspace(grade_context: GradeContext) -> Any:
     def run(argv: list[str], *, timeout: float = 120, env: dict[str, str] | None = None,
             cwd: Path | None = None, extra_services: dict[str, str] | None = None) -> Any:
         argv = _python(argv)
-        if grade_context.sandbox is not None:
-            from labkit.review.confine import run_confined
+        with _CandidateRun(timeout):
+            if grade_context.sandbox is not None:
+                from labkit.review.confine import run_confined
 
-            return run_confined(argv, cwd=cwd or grade_context.workspace, timeout=timeout,
-                                spec=grade_context.sandbox, extra_services=extra_services,
-                                env=_candidate_env(grade_context, env))
-        return DEFAULT_RUNNER.run(argv, timeout=timeout, cwd=cwd or grade_context.workspace,
-                                  env=_candidate_env(grade_context, env), check=False)
+                return _stopped(run_confined(argv, cwd=cwd or grade_context.workspace, timeout=timeout,
+                                             spec=grade_context.sandbox, extra_services=extra_services,
+                                             env=_candidate_env(grade_context, env)))
+            return _stopped(DEFAULT_RUNNER.run(
+                argv, timeout=timeout, cwd=cwd or grade_context.workspace, env=_candidate_env(grade_context, env),
+                check=False, contain=True, abort=_WATCH.reason_down if _WATCH is not None else None))
 
     return run
 
@@ -336,8 +443,9 @@ def start_in_workspace(grade_context: GradeContext, tmp_path_factory: pytest.Tem
 
     Returns a callable like ``run_in_workspace``'s, which returns a handle with
     ``alive()``, ``output()`` and ``stop()``. Whatever is still running when the grade
-    ends is stopped. Under `labkit review` the process is confined like any other
-    candidate command, for at most ``lifetime_s`` of CPU time.
+    ends is stopped, with every process it started (it runs contained), and it is
+    stopped after ``lifetime_s`` of wall-clock time. Under `labkit review` the process is
+    confined like any other candidate command, for at most ``lifetime_s`` of CPU time.
     """
     from labkit.proc import DEFAULT_RUNNER, BackgroundProcess
 
@@ -356,8 +464,9 @@ def start_in_workspace(grade_context: GradeContext, tmp_path_factory: pytest.Tem
                                     log_path=log_path, extra_services=extra_services,
                                     env=_candidate_env(grade_context, env))
         else:
-            pid = DEFAULT_RUNNER.spawn(argv, log_path=log_path, cwd=cwd, env=_candidate_env(grade_context, env))
-            handle = BackgroundProcess(pid, log_path)
+            pid = DEFAULT_RUNNER.spawn(argv, log_path=log_path, cwd=cwd, env=_candidate_env(grade_context, env),
+                                       contain=True)
+            handle = BackgroundProcess(pid, log_path, lifetime_s=lifetime_s)
         started.append(handle)
         return handle
 
@@ -380,7 +489,7 @@ def start_private_service(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from labkit.proc import DEFAULT_RUNNER
     from labkit.runtimes.local import launch_service
 
-    started: list[int] = []
+    started: list[tuple[str, int]] = []
 
     def start(service: str) -> str:
         folder = tmp_path_factory.mktemp(f"private-{service}")
@@ -389,9 +498,14 @@ def start_private_service(tmp_path_factory: pytest.TempPathFactory) -> Any:
                                   runner=DEFAULT_RUNNER)
         except LabkitError as exc:
             raise InfraError(f"could not start a private {service} server for the grade: {exc}") from exc
-        started.append(info.pid)
+        name = f"private {service} #{len(started) + 1}"
+        started.append((name, info.pid))
+        if _WATCH is not None:  # the grade's own server: its outage is the platform's too
+            _WATCH.add(name, info.url, info.url + info.health_path)
         return info.url
 
     yield start
-    for pid in started:
+    for name, pid in started:
+        if _WATCH is not None:
+            _WATCH.remove(name)
         DEFAULT_RUNNER.terminate(pid, grace_s=5)

@@ -75,6 +75,7 @@ class GradeResult:
     finished_at: str = ""
     engine_error: str = ""
     labkit_version: str = ""
+    interrupted: bool = False  # stopped by Ctrl-C: the checks it had not finished are errors
 
     @property
     def score(self) -> float:
@@ -111,6 +112,7 @@ class GradeResult:
             "complete": self.complete,
             "counts": {s.value: self.count(s) for s in Status},
             "engine_error": self.engine_error,
+            "interrupted": self.interrupted,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "labkit_version": self.labkit_version,
@@ -128,4 +130,5 @@ class GradeResult:
             finished_at=data.get("finished_at", ""),
             engine_error=data.get("engine_error", ""),
             labkit_version=data.get("labkit_version", ""),
+            interrupted=bool(data.get("interrupted", False)),
         )

@@ -4,6 +4,13 @@ The child is isolated on purpose: a candidate's code that crashes, hangs or
 exhausts memory takes down the child, not labkit, and whatever the child reported
 before it died is kept. A check that never reported is an ``error`` (the grader
 stopped), never a pass and never the candidate's fail.
+
+The child runs contained (its own pid namespace where the machine allows it), so
+stopping it — a timeout, Ctrl-C, a dead service — ends every candidate process it
+started. While it runs, its results file is followed: the grade's timeout counts the
+grader's own time, not time spent in candidate commands (each has a timeout of its
+own, and a candidate's hang is their fail, not an incomplete grade), and a lab service
+down for ``ABORT_AFTER_S`` stops the grade with the service named.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,6 +33,8 @@ from labkit.session import write_json_atomic
 
 # pytest exit codes: 0 all passed, 1 some failed, 5 none collected; others mean the run itself broke.
 _RUN_COMPLETED = {0, 1, 5}
+ABORT_AFTER_S = 15.0  # a service down this long (after the grader declared it down) stops the grade
+RUN_GRACE_S = 30.0  # a candidate command pauses the grade's clock for at most its timeout plus this
 _INI = "[pytest]\naddopts = -p no:cacheprovider\npython_files = test_*.py\n"
 
 
@@ -64,17 +74,31 @@ def run_checks(
     env = {**os.environ, CONTEXT_ENV: str(context_path), "PYTHONDONTWRITEBYTECODE": "1"}
     result = GradeResult(lab_id=lab.id, seed=seed, hidden=hidden, started_at=_now(), labkit_version=__version__)
     timeout = timeout_s or lab.spec.grading.timeout_s
+    progress = GradeProgress(results_path)
+    missing = "did not run: the grader stopped before it"
     try:
-        proc = runner.run(argv, timeout=timeout, cwd=grade_dir, env=env, check=False)
+        proc = runner.run(argv, timeout=timeout, cwd=grade_dir, env=env, check=False, contain=True,
+                          extra_time=progress.extra_time, abort=progress.abort)
         (grade_dir / "pytest.log").write_text(proc.stdout + proc.stderr)
-        if proc.timed_out:
-            result.engine_error = f"the grader timed out after {timeout:g}s; checks it had not finished are errors"
+        outages = progress.outage_text()
+        if proc.aborted:
+            result.engine_error = (f"the grade was stopped: {proc.aborted}; grade again once `labkit status` "
+                                   "shows the lab's services answering")
+            missing = f"did not run: {proc.aborted}"
+        elif proc.timed_out:
+            result.engine_error = (f"the grader timed out after {timeout:g}s of its own time; checks it had not "
+                                   "finished are errors" + (f" (during the grade: {outages})" if outages else ""))
         elif proc.returncode not in _RUN_COMPLETED:
             result.engine_error = f"the check engine failed (pytest exit {proc.returncode}):\n{_tail(proc.stdout + proc.stderr)}"
     except CommandError as exc:
         result.engine_error = f"the check engine could not start: {exc}"
+    except KeyboardInterrupt:
+        # The runner killed the grader and, with it, every candidate process; keep what it reached.
+        result.interrupted = True
+        result.engine_error = "interrupted (Ctrl-C): the grade was stopped; checks it had not finished are errors"
+        missing = "did not run: interrupted"
     collected, reported = read_results(results_path)
-    result.checks = merge(collected, reported)
+    result.checks = merge(collected, reported, missing=missing)
     if not result.checks and not result.engine_error:
         result.engine_error = "no checks were collected for this lab"
     result.finished_at = _now()
@@ -99,12 +123,77 @@ def read_results(path: Path) -> tuple[list[dict], dict[str, dict]]:
     return collected, reported
 
 
-def merge(collected: list[dict], reported: dict[str, dict]) -> list[CheckResult]:
+class GradeProgress:
+    """Follows the grader's results file while it runs (see the module's docstring)."""
+
+    def __init__(self, path: Path, *, abort_after_s: float = ABORT_AFTER_S) -> None:
+        self._path, self._offset = path, 0
+        self._abort_after_s = abort_after_s
+        self._runs: dict[int, float] = {}  # run id -> monotonic time it may pause the clock until
+        self._paused = 0.0
+        self._last = time.monotonic()
+        self._down: dict[str, tuple[float, str]] = {}  # service -> (monotonic time we learnt it, text)
+        self._outages: dict[tuple[str, float], str] = {}  # every outage seen, by (service, start)
+
+    def extra_time(self) -> float:
+        """Seconds the grade's timeout grows by: the time during which a candidate command ran."""
+        self._poll()
+        now = time.monotonic()
+        if any(now <= until for until in self._runs.values()):
+            self._paused += now - self._last
+        self._last = now
+        return self._paused
+
+    def abort(self) -> str:
+        """Why to stop the grade now: a lab service down for abort_after_s ("" otherwise)."""
+        self._poll()
+        now = time.monotonic()
+        long_down = [text for since, text in self._down.values() if now - since >= self._abort_after_s]
+        return "; ".join(long_down)
+
+    def outage_text(self) -> str:
+        self._poll()
+        return "; ".join(self._outages.values())
+
+    def _poll(self) -> None:
+        try:
+            with open(self._path, "rb") as handle:
+                handle.seek(self._offset)
+                chunk = handle.read()
+        except OSError:
+            return
+        complete = chunk.rfind(b"\n") + 1
+        self._offset += complete
+        for line in chunk[:complete].splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            self._apply(record)
+
+    def _apply(self, record: dict) -> None:
+        now = time.monotonic()
+        if record.get("event") == "run":
+            if record.get("state") == "start":
+                self._runs[int(record["id"])] = now + float(record.get("timeout_s", 0)) + RUN_GRACE_S
+            else:
+                self._runs.pop(int(record["id"]), None)
+        elif record.get("event") == "outage":
+            service, text = str(record.get("service")), str(record.get("text", ""))
+            self._outages[(service, float(record.get("started", 0)))] = text
+            if record.get("ended") is None:
+                self._down.setdefault(service, (now, text))
+            else:
+                self._down.pop(service, None)
+
+
+def merge(collected: list[dict], reported: dict[str, dict], *,
+          missing: str = "did not run: the grader stopped before it") -> list[CheckResult]:
     checks = []
     for info in collected:
         record = reported.get(info["check_id"])
         if record is None:
-            record = {**info, "status": Status.ERROR.value, "output": "did not run: the grader stopped before it"}
+            record = {**info, "status": Status.ERROR.value, "output": missing}
         checks.append(CheckResult(
             check_id=info["check_id"], title=info["title"], points=float(info["points"]),
             status=Status(record["status"]), visibility=Visibility(info["visibility"]),
