@@ -106,11 +106,13 @@ class HealthWatch:
         self._stop.set()
 
     def confirm(self) -> None:
-        """Before a failure is given to the candidate: one more probe of every service
-        that failed its last one, so a failure that raced the watcher is not missed."""
+        """Before a failure is given to the candidate: probe every service now, so that a
+        failure that raced the watcher (a command that crashed on a refused connection
+        before two probes missed) still finds the outage. Costs one quick request per
+        service while they answer."""
         with self._lock:
-            suspects = [name for name, (count, _) in self._failures.items() if count]
-        for name in suspects:
+            names = list(self._targets)
+        for name in names:
             for attempt in range(DOWN_AFTER):
                 if self._probe_once(name) or name in self._current:
                     break
