@@ -1,7 +1,11 @@
 """The local runtime against the real MLflow and Prefect servers."""
 
 import json
+import os
 import socket
+import subprocess
+import sys
+import time
 import urllib.request
 
 import pytest
@@ -133,3 +137,31 @@ def test_ctrl_c_during_start_leaves_nothing_running(labkit_home, tmp_path):
     leftovers = [line for line in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
                  if str(labkit_home) in line]
     assert leftovers == []
+
+
+def test_mlflow_going_down_mid_grade_is_an_error_naming_it_not_the_candidates_fail(labkit_home, tmp_path):
+    """`labkit stop` while the candidate's monitor logs to MLflow (issue 17, items 3 and 5):
+    before, the monitor's crash or timeout was the candidate's fail, with MLflow unnamed."""
+    workspace = tmp_path / "ws"
+    assert cli.main(["start", "mlflow-outage", "--seed", "1", "--workspace", str(workspace)]) == 0
+    assert cli.main(["solve"]) == 0
+    grade = subprocess.Popen([sys.executable, "-m", "labkit.cli", "grade", "--format", "json"], cwd=workspace,
+                             env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not (workspace / "started").exists() and grade.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (workspace / "started").exists(), "the monitor never started"
+        assert cli.main(["stop"]) == 0
+        out, err = grade.communicate(timeout=300)
+    finally:
+        if grade.poll() is None:
+            grade.kill()
+    assert grade.returncode == ExitStatus.GRADE_INCOMPLETE, err
+    data = json.loads(out)
+    checks = {c["check_id"].split("::")[1]: c for c in data["checks"]}
+    assert {name: c["status"] for name, c in checks.items()} == {
+        "test_monitor_finishes": "error", "test_run_recorded": "error"}, data
+    for check in checks.values():
+        assert "mlflow at http://127.0.0.1:" in check["output"], check
+    assert checks["test_monitor_finishes"]["duration_s"] < 60, "MLflow's outage was found only at a timeout"
