@@ -126,8 +126,10 @@ def _report_outage(outage: Outage) -> None:
     _write({"event": "outage", **outage.to_dict(), "text": outage.describe()})
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """A check does not start while a lab service is down: it is an error at once."""
+    """A check does not start while a lab service is down: it is an error at once (before
+    its fixtures, which could otherwise wait on the dead service)."""
     if _WATCH is not None and item.nodeid in _INFO:
         reason = _WATCH.reason_down()
         if reason:
