@@ -229,7 +229,7 @@ def _classify(report: pytest.TestReport, call: pytest.CallInfo) -> tuple[Status 
             return Status.ERROR, (f"{_short(call)}\n(not counted against the candidate: {describe(outages)} "
                                   "during this grade)")
         return Status.FAIL, _short(call)
-    return None, ""
+    return None, ""  # teardown problems are ignored: the verdict was already given
 
 
 def _outages() -> list[Outage]:
@@ -238,7 +238,7 @@ def _outages() -> list[Outage]:
     if _WATCH is None:
         return []
     _WATCH.confirm()
-    return _WATCH.outages()  # teardown problems are ignored: the verdict was already given
+    return _WATCH.outages()
 
 
 def _short(call: pytest.CallInfo) -> str:
