@@ -22,7 +22,7 @@ from labkit import __version__
 from labkit.catalog import load_lab, require_sources
 from labkit.grading.reports import default_filename, render
 from labkit.grading.results import GradeResult, Status
-from labkit.grading.runner import run_checks
+from labkit.grading.runner import GradeInterrupted, run_checks
 from labkit.destinations import check_file_destination, check_folder_destination
 from labkit.errors import BadInput, Interrupted
 from labkit.lifecycle import require_session_here
@@ -54,8 +54,11 @@ def grade_lab(
         require_sources(load_lab(session.lab_id), hidden_checks=True, command="labkit grade --hidden")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
     grade_dir = session.state_path / "grades" / f"{stamp}-{'hidden' if hidden else 'visible'}"
-    with ui.step(f"grading {session.lab_id} ({'all checks' if hidden else 'visible checks'})"):
-        result = _grade_safely(session, hidden, grade_dir, timeout_s, select)
+    try:
+        with ui.step(f"grading {session.lab_id} ({'all checks' if hidden else 'visible checks'})"):
+            result = _grade_safely(session, hidden, grade_dir, timeout_s, select)
+    except GradeInterrupted as stop:  # the grader and the candidate's processes are gone: save what it reached
+        result = stop.result
     record = grade_dir / "grade.json"
     with _sigint_deferred() as interrupted:  # a second Ctrl-C must not lose the partial grade
         write_json_atomic(record, result.to_dict())

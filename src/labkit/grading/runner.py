@@ -38,6 +38,16 @@ RUN_GRACE_S = 30.0  # a candidate command pauses the grade's clock for at most i
 _INI = "[pytest]\naddopts = -p no:cacheprovider\npython_files = test_*.py\n"
 
 
+class GradeInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a grade, carrying the partial result (the checks reached, the rest
+    errors). A KeyboardInterrupt still, so a caller that does not save partial grades
+    (a review batch) stops as it did before."""
+
+    def __init__(self, result: GradeResult) -> None:
+        super().__init__("interrupted")
+        self.result = result
+
+
 def run_checks(
     lab: Lab, *, workspace: Path, seed: int, state_dir: Path, services: dict[str, str], hidden: bool,
     grade_dir: Path, timeout_s: float | None = None, select: tuple[str, ...] = (),
@@ -96,7 +106,9 @@ def run_checks(
         # The runner killed the grader and, with it, every candidate process; keep what it reached.
         result.interrupted = True
         result.engine_error = "interrupted (Ctrl-C): the grade was stopped; checks it had not finished are errors"
-        missing = "did not run: interrupted"
+        result.checks = merge(*read_results(results_path), missing="did not run: interrupted")
+        result.finished_at = _now()
+        raise GradeInterrupted(result) from None
     collected, reported = read_results(results_path)
     result.checks = merge(collected, reported, missing=missing)
     if not result.checks and not result.engine_error:
