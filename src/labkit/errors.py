@@ -23,6 +23,7 @@ class ExitStatus(enum.IntEnum):
     COMMAND_FAILED = 9  # an external command failed
     BAD_INPUT = 10  # a malformed archive, a file that does not parse
     LAB_SOURCES_MISSING = 11  # the lab found is a candidate copy: no hidden checks or solution here
+    LAB_RUNNING = 12  # a review needs the kind cluster another lab is running on: stop that lab first
     INTERNAL = 70  # a bug in labkit (EX_SOFTWARE)
     INTERRUPTED = 130
 
@@ -70,6 +71,13 @@ class LabSourcesMissing(LabkitError):
     or no solution, which only the full lab sources carry."""
 
     status = ExitStatus.LAB_SOURCES_MISSING
+
+
+class LabRunning(LabkitError):
+    """Another lab holds what this command would have to take over (the one kind cluster):
+    refused before anything of that lab is touched."""
+
+    status = ExitStatus.LAB_RUNNING
 
 
 class SpecError(LabkitError):
