@@ -267,8 +267,9 @@ def refused_unread(pending: Pending, sandbox: dict[str, Any]) -> ReviewRecord | 
     if pending.sha == "oversized":
         reason = f"{archive.name}: over {MAX_ARCHIVE_BYTES // 2**20} MB; refused unread"
     elif pending.sha == "not-regular":
-        reason = (f"{archive.name}: a {file_kind(archive)}, not a regular file; refused unread "
-                  "(a submission is the .tar.gz file `labkit submit` writes)")
+        kind = file_kind(archive)
+        what = kind if kind.startswith("unreadable") else f"a {kind}, not a regular file"
+        reason = f"{archive.name}: {what}; refused unread (a submission is the .tar.gz file `labkit submit` writes)"
     else:
         return None
     return ReviewRecord.error(None, archive=archive, reason=reason, job_id=pending.folder.name, sha=pending.sha,
