@@ -276,6 +276,7 @@ def test_the_review_of_a_kind_lab_leaves_the_reviewers_running_kind_lab_alone(ru
     write_json_atomic(labkit_home / "session.json", session.to_dict())
     before = (labkit_home / "session.json").read_bytes()
     monkeypatch.setenv("HOME", str(tmp_path / "nohome"))  # no ~/go/bin/kind, no offline cache
+    monkeypatch.delenv("LABKIT_CACHE", raising=False)
     monkeypatch.setenv("PATH", ":".join(p for p in os.environ["PATH"].split(":") if not shutil.which("kind", path=p)))
     code, out, err = run("review", str(tmp_path / "subs.tar.gz"), "--out", str(tmp_path / "out"), "--visible-only",
                          "--sandbox", "subprocess", "--json")
