@@ -36,6 +36,12 @@ class Lab:
     def has_solution(self) -> bool:
         return (self.path / "solution").is_dir()
 
+    @property
+    def is_candidate_copy(self) -> bool:
+        """What the published wheel ships: the lab without its hidden checks AND its solution
+        (both are stripped together). A lab lacking only one never had it."""
+        return not self.has_hidden_checks and not self.has_solution
+
 
 def has_hidden_checks(lab_dir: Path) -> bool:
     hidden = lab_dir / "checks" / "hidden"
@@ -47,11 +53,19 @@ def require_sources(lab: Lab, *, hidden_checks: bool = False, solution: bool = F
     carries the candidate copy of each lab (no hidden checks, solution or wrong fixes)."""
     missing = [what for what, needed, present in (("hidden checks", hidden_checks, lab.has_hidden_checks),
                                                  ("solution", solution, lab.has_solution)) if needed and not present]
-    if missing:
+    if missing and lab.is_candidate_copy:
         raise LabSourcesMissing(
             f"`{command}` needs the {' and '.join(missing)} of {lab.id}, and the copy labkit found "
             f"({lab.path}) has none: it is the candidate copy the labkit package carries",
             hint=full_sources_hint(),
+        )
+    if missing:  # full sources that simply lack them (a test fixture lab, a lab without hidden checks)
+        raise NotFoundError(
+            f"`{command}` needs the {' and '.join(missing)} of {lab.id}, and the lab labkit found ({lab.path}) "
+            f"has none: it is not a candidate copy (it has its {'solution' if lab.has_solution else 'hidden checks'}), "
+            f"so this lab was written without them and other lab sources would not change that",
+            hint="--visible-only reviews (and `labkit grade` without --hidden grades) with its visible checks"
+            if hidden_checks else "a lab needs a solution/ folder for this",
         )
 
 

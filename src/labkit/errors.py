@@ -63,6 +63,11 @@ class StateConflict(LabkitError):
     status = ExitStatus.STATE_CONFLICT
 
 
+class LabRunning(StateConflict):
+    """Another lab holds what this command would have to take over (the one kind cluster):
+    refused before anything of that lab is touched."""
+
+
 class RuntimeUnavailable(LabkitError):
     status = ExitStatus.RUNTIME_UNAVAILABLE
 

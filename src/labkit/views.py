@@ -206,7 +206,9 @@ def show_review(args: Args, ui: UI) -> int:
         if summary.skipped:
             ui.result(f"({len(summary.skipped)} already reviewed, not redone)")
         ui.result(f"reports: {summary.out}/submissions/*/report.html  leaderboard: {summary.leaderboard_csv}")
-    if any(r.get("sources_missing") for r in summary.records):
+    if any(r.blocked_by is not None for r in summary.records):
+        return ExitStatus.STATE_CONFLICT  # another lab holds the kind cluster: stop it, then rerun
+    if any(r.sources_missing for r in summary.records):
         return ExitStatus.LAB_SOURCES_MISSING
     statuses = {r["status"] for r in summary.rows}
     return ExitStatus.OK if statuses <= {"reviewed", "rejected"} else ExitStatus.GRADE_INCOMPLETE

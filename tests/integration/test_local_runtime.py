@@ -87,7 +87,7 @@ def test_a_service_that_dies_at_start_is_reported_with_its_log(ctx, monkeypatch)
     assert "exited during start-up" in str(info.value) and "no such backend" in info.value.hint
 
 
-def test_a_lab_with_both_services_starts_grades_and_stops_clean(labkit_home, tmp_path, capsys):
+def test_a_lab_with_both_services_starts_grades_and_stops_clean(labkit_home, tmp_path, capsys, monkeypatch):
     assert cli.main(["start", "platform", "--seed", "1", "--workspace", str(tmp_path / "ws"), "--json"]) == 0
     session = json.loads(capsys.readouterr().out)
     pids = [s["pid"] for s in session["services"].values()]
@@ -105,8 +105,52 @@ def test_a_lab_with_both_services_starts_grades_and_stops_clean(labkit_home, tmp
     assert cli.main(["grade", "--format", "json"]) == ExitStatus.OK
     assert json.loads(capsys.readouterr().out)["percent"] == 100
 
+    _a_review_beside_it_leaves_it_alone(labkit_home, tmp_path, monkeypatch)  # the lab still running
+
     assert cli.main(["stop"]) == 0
     assert not any(DEFAULT_RUNNER.group_alive(pid) for pid in pids)
+
+
+def _experiments(url):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=url)
+    return {e.name: len(client.search_runs([e.experiment_id])) for e in client.search_experiments()}
+
+
+def _a_review_beside_it_leaves_it_alone(labkit_home, tmp_path, monkeypatch):
+    """A review never touches a lab it did not start (issue 17 item 16): a submission of this
+    very lab, reviewed while it runs, with the reviewer's shell holding its `.labkit/env`,
+    gets its own session, data and ports; the running lab's session file, processes and
+    MLflow data are as they were. Folded into this test to reuse its running lab."""
+    import re
+
+    from labkit.bundles.submit import build_submission
+    from labkit.review.batch import review_submissions
+    from labkit.review.sandbox import SandboxPolicy
+    from labkit.session import load_session
+    from labkit.ui import UI
+
+    session = load_session()
+    mlflow_url = session.services["mlflow"].url
+    before = {"session": (labkit_home / "session.json").read_bytes(), "experiments": _experiments(mlflow_url)}
+    archive, _ = build_submission(workspace=tmp_path / "ws", out=tmp_path / "subs" / "candidate.tar.gz")
+    for line in (tmp_path / "ws" / ".labkit" / "env").read_text().splitlines():
+        if line.startswith("export "):
+            key, value = line[len("export "):].split("=", 1)
+            monkeypatch.setenv(key, value)  # as `. .labkit/env` in the reviewer's shell
+    (record,) = review_submissions(submissions=[archive], out=tmp_path / "out", hidden=False, ui=UI(),
+                                   sandbox="subprocess", policy=SandboxPolicy(command_timeout_s=120)).records
+    assert (record.status, record.score, record.max_score) == ("reviewed", 2, 2), record.reason
+    assert (labkit_home / "session.json").read_bytes() == before["session"]
+    for service in session.services.values():
+        assert DEFAULT_RUNNER.alive(service.pid) and local.http_ok(service.url + service.health_path), service.name
+    assert _experiments(mlflow_url) == before["experiments"]  # the review's runs went to its own MLflow
+    job = tmp_path / "out" / "submissions" / record.id
+    assert (job / "home" / "state" / "platform-seed1" / "mlflow" / "mlflow.db").is_file()
+    assert not (job / "home" / "session.json").exists()  # its services stopped
+    moved = {int(p) for p in re.findall(r"takes port (\d+)", (job / "worker.log").read_text())}
+    assert len(moved) == 2 and not moved & {s.port for s in session.services.values()}  # MLflow and Prefect
 
 
 def test_ctrl_c_during_start_leaves_nothing_running(labkit_home, tmp_path):

@@ -35,8 +35,8 @@ def test_reviews_run_in_the_container(labkit_home, tmp_path):
         CASES[name][0](tmp_path / "subs", base, outside)
     summary = review_submissions(submissions=[tmp_path / "subs"], out=tmp_path / "out", jobs=2, ui=UI(),
                                  sandbox="docker", policy=SandboxPolicy(image=IMAGE, pids=128, command_timeout_s=5))
-    by_name = {r["archive"].rsplit("/", 1)[1]: r for r in summary.records}
-    assert {r["sandbox"]["mode"] for r in summary.records} == {"docker"} and not summary.enforcement.warnings
+    by_name = {r.archive.rsplit("/", 1)[1]: r.to_dict() for r in summary.records}
+    assert {r.sandbox["mode"] for r in summary.records} == {"docker"} and not summary.enforcement.warnings
     for name in ("honest", "network", "escape"):
         assert (by_name[f"{name}.tar.gz"]["status"], by_name[f"{name}.tar.gz"]["score"]) == ("reviewed", 6), name
     assert by_name["forkbomb.tar.gz"]["status"] == "reviewed" and by_name["forkbomb.tar.gz"]["score"] < 6

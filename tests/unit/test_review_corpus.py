@@ -208,6 +208,44 @@ def _no_seed(d, base, outside):
     return _pack(d / "noseed.tar.gz", base.with_record(seed=None))
 
 
+DEEP = 100_000  # levels: far past Python's recursion limit
+
+
+@case("deeply-nested-manifest", rejected("submission.json: nested too deeply to read"))
+def _deep_manifest(d, base, outside):
+    return _pack(d / "deepmanifest.tar.gz", base.members(**{"submission.json": b"[" * DEEP + b"]" * DEEP}))
+
+
+@case("deeply-nested-integrity", rejected("integrity.json: nested 201 levels deep (limit 32 levels)"))
+def _deep_integrity(d, base, outside):
+    # Under the recursion limit, so it parses: the depth limit still refuses it (claims travel on in the record).
+    return _pack(d / "deepintegrity.tar.gz", base.members(**{"integrity.json": b'{"a":' * 200 + b"{}" + b"}" * 200}))
+
+
+@case("deeply-nested-packed-manifest", rejected("workspace/.labkit/manifest.json: nested too deeply to read"))
+def _deep_packed_manifest(d, base, outside):
+    return _pack(d / "deeppacked.tar.gz",
+                 base.members(**{"workspace/.labkit/manifest.json": b'{"a":' * DEEP + b"1" + b"}" * DEEP}))
+
+
+@case("member-2000-folders-deep", rejected("nested 2001 folders deep", "(limit 64 folders"))
+def _deep_member(d, base, outside):
+    return _pack(d / "deepmember.tar.gz", base.members() + [_member("workspace/" + "a/" * 2000 + "f.txt", b"x")])
+
+
+@case("fifo-among-the-submissions", rejected("pipe.tar.gz: a FIFO (named pipe), not a regular file; refused unread"))
+def _fifo(d, base, outside):
+    os.mkfifo(d / "pipe.tar.gz")  # opening it for reading would wait for a writer forever
+    return d / "pipe.tar.gz"
+
+
+@case("names-a-fixture-lab-without-hidden-checks",
+      rejected("hidden checks of platform", "it is not a candidate copy", "--visible-only"))
+def _fixture_lab(d, base, outside):
+    # tests/fixtures/labs/platform has a solution and no hidden checks: not the wheel's candidate copy.
+    return _pack(d / "fixturelab.tar.gz", base.with_record(lab="platform"))
+
+
 @case("tampered-protected-file", reviewed(score=6, flag="protected file changed: data/numbers.txt"))
 def _protected(d, base, outside):
     return _pack(d / "protected.tar.gz", base.members(**{"workspace/data/numbers.txt": b"1 1 1\n"}))
@@ -327,7 +365,7 @@ def corpus(tmp_path_factory):
     policy = SandboxPolicy(pids=64, command_timeout_s=3, total_timeout_s=300, file_size_bytes=8 * 1024**2)
     summary = review_submissions(submissions=[subs], out=root / "out", jobs=2, ui=UI(), policy=policy,
                                  sandbox="subprocess")
-    by_archive = {Path(r["archive"]).name: r for r in summary.records}
+    by_archive = {Path(r.archive).name: r.to_dict() for r in summary.records}
     yield {name: by_archive[path.name] for name, path in archives.items()}, outside, root, summary
     mp.undo()
 
@@ -381,23 +419,23 @@ def test_a_rerun_skips_finished_reviews_and_redoes_a_lost_one(corpus, monkeypatc
     subs = sorted((root / "submissions").iterdir())
     summary = review_submissions(submissions=subs, out=root / "out", jobs=2, ui=UI(), sandbox="subprocess",
                                  policy=SandboxPolicy(pids=64, command_timeout_s=3))
-    assert [r["id"] for r in summary.records] == [records["honest"]["id"]]
-    assert summary.records[0]["score"] == 6 and len(summary.skipped) == len(CASES) - 1
+    assert [r.id for r in summary.records] == [records["honest"]["id"]]
+    assert summary.records[0].score == 6 and len(summary.skipped) == len(CASES) - 1
 
 
 def test_a_worker_that_dies_costs_only_its_submission(corpus, monkeypatch, tmp_path):
     records, _, root, _ = corpus
     monkeypatch.setenv("LABKIT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("LABKIT_LABS_PATH", str(FIXTURE_LABS))
-    from labkit.review import batch
+    from labkit.review.backends import local
 
-    real = batch.worker_argv
-    monkeypatch.setattr(batch, "worker_argv",
+    real = local.worker_argv
+    monkeypatch.setattr(local, "worker_argv",
                         lambda job: ["sh", "-c", "echo boom >&2; kill -9 $$"] if "protected" in str(job) else real(job))
     subs = [root / "submissions" / "protected.tar.gz", root / "submissions" / "honest.tar.gz"]
     summary = review_submissions(submissions=subs, out=tmp_path / "out", jobs=2, ui=UI(), sandbox="subprocess",
                                  policy=SandboxPolicy(pids=64, command_timeout_s=3))
     dead, honest = summary.records
-    assert dead["status"] == "error" and not dead["final"] and "exited with status -9" in dead["reason"]
-    assert "boom" in dead["reason"] and honest["status"] == "reviewed" and honest["score"] == 6
-    assert (tmp_path / "out" / "submissions" / dead["id"] / "report.html").exists()
+    assert dead.status == "error" and not dead.final and "exited with status -9" in dead.reason
+    assert "boom" in dead.reason and honest.status == "reviewed" and honest.score == 6
+    assert (tmp_path / "out" / "submissions" / dead.id / "report.html").exists()

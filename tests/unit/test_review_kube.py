@@ -17,7 +17,9 @@ import pytest
 
 from labkit import lifecycle
 from labkit.bundles.submit import build_submission
-from labkit.review import kube, kube_batch, kube_entry
+from labkit.review import kube, kube_entry
+from labkit.review.backends import k8s as kube_batch
+from labkit.review.jobs import ReviewJob
 from labkit.review.batch import review_submissions
 from labkit.review.kube import (MAX_PARTS, PART_BYTES, Submission, decode_result, encode_result, failure_reason,
                                 job_manifest, job_outcome, namespace_manifests, secret_manifests, split_archive,
@@ -132,10 +134,11 @@ def test_the_pod_entry_joins_the_parts_and_checks_their_sha(tmp_path):
     sha = hashlib.sha256(data).hexdigest()
     sub, review = tmp_path / "submission", tmp_path / "review"
     sub.mkdir(), review.mkdir()
-    _mount_secrets(secret_manifests(sha, split_archive(data), {"archive": "/review/a.tar.gz", "archive_sha256": sha,
-                                                              "job_dir": "/review"}), sub)
+    job = ReviewJob(id="a", job_dir="/review", archive="/review/a.tar.gz", archive_sha256=sha, hidden=True,
+                    policy={}, confine={}, sandbox={})
+    _mount_secrets(secret_manifests(sha, split_archive(data), job.to_dict()), sub)
     job = kube_entry.assemble(sub, review)
-    assert job["job_dir"] == str(review) and Path(job["archive"]).read_bytes() == data
+    assert job.job_dir == str(review) and Path(job.archive).read_bytes() == data
     (sub / "archive.part-001").write_bytes(b"tampered")
     with pytest.raises(SystemExit, match="do not add up"):
         kube_entry.assemble(sub, review)
@@ -229,7 +232,7 @@ def test_the_k8s_batch_reviews_reports_resumes_and_turns_a_dead_pod_into_an_erro
     policy = SandboxPolicy(command_timeout_s=20, total_timeout_s=300)
     summary = review_submissions(submissions=[tmp_path / "subs"], out=tmp_path / "out", jobs=2, ui=UI(),
                                  policy=policy, backend="k8s")
-    by_name = {Path(r["archive"]).name: r for r in summary.records}
+    by_name = {Path(r.archive).name: r.to_dict() for r in summary.records}
     assert set(by_name) == set(subs)
     assert (by_name["honest.tar.gz"]["status"], by_name["honest.tar.gz"]["percent"]) == ("reviewed", 100)
     assert by_name["honest-copy.tar.gz"]["score"] == 6  # same bytes: one Job, two rows
@@ -250,7 +253,7 @@ def test_the_k8s_batch_reviews_reports_resumes_and_turns_a_dead_pod_into_an_erro
     again = review_submissions(submissions=[tmp_path / "subs"], out=tmp_path / "out", jobs=2, ui=UI(),
                                policy=policy, backend="k8s")
     assert in_process_cluster.runs == ["dies.tar.gz"]  # only the error row is redone
-    assert len(again.skipped) == 3 and again.records[0]["status"] == "reviewed"
+    assert len(again.skipped) == 3 and again.records[0].status == "reviewed"
 
 
 def test_an_archive_too_big_for_secrets_is_an_error_row_before_any_cluster_call(
@@ -261,7 +264,7 @@ def test_an_archive_too_big_for_secrets_is_an_error_row_before_any_cluster_call(
     big.write_bytes(b"\0" * (PART_BYTES + 1))
     summary = review_submissions(submissions=[big], out=tmp_path / "out", ui=UI(), backend="k8s", hidden=False)
     (record,) = summary.records
-    assert record["status"] == "error" and "carries in Secrets" in record["reason"]
+    assert record.status == "error" and "carries in Secrets" in record.reason
     assert in_process_cluster.runs == []
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 
 import pytest
@@ -174,3 +175,174 @@ def test_a_confined_background_process_serves_on_a_unix_socket_and_reaches_extra
         private.shutdown()
     assert answer == "200", process.output()
     assert not process.alive()
+
+
+# ---- what a review refuses before it reads or starts anything -----------------------------------
+
+
+@pytest.mark.timeout(120)  # a hang guard, not a timing: on the old code the open waited forever
+def test_a_fifo_given_as_a_submission_is_refused_unread(run, tmp_path):
+    fifo = tmp_path / "pipe.tar.gz"
+    os.mkfifo(fifo)
+    code, out, err = run("review", str(fifo), "--out", str(tmp_path / "out"), "--visible-only",
+                         "--sandbox", "subprocess", "--json")
+    assert code == ExitStatus.OK, err
+    (row,) = json.loads(out)["leaderboard"]
+    assert row["status"] == "rejected" and "a FIFO (named pipe), not a regular file; refused unread" in row["reason"]
+
+
+class FakeKind:
+    """`kind get clusters` answered from a list; records every argv (nothing real runs)."""
+
+    def __init__(self, clusters: list[str]):
+        self.clusters, self.calls = clusters, []
+
+    def run(self, argv, *, timeout, check=True, **kwargs):
+        from labkit.proc import Completed
+
+        self.calls.append(list(argv))
+        assert argv[1:] == ["get", "clusters"], argv  # the guard only looks
+        return Completed(list(argv), 0, "\n".join(self.clusters) + "\n", "", 0.0)
+
+
+@pytest.fixture
+def fake_kind_tool(monkeypatch):
+    from labkit.kube import tools
+
+    monkeypatch.setattr(tools, "find_tool", lambda name: f"/fake/bin/{name}")
+    monkeypatch.delenv("LABKIT_KIND_CLUSTER", raising=False)
+    monkeypatch.delenv("LABKIT_KIND_CONFIG", raising=False)
+
+
+def test_a_review_of_a_kind_lab_is_refused_while_the_reviewers_kind_lab_runs(fake_kind_tool):
+    from labkit.errors import LabRunning
+    from labkit.review.running import guard_kind_review
+
+    kind = FakeKind(["labkit"])
+    running = {"lab": "broken-deployment", "runtime": "kind", "workspace": "/home/r/bd", "home": "/home/r/.labkit",
+               "cluster": "labkit"}
+    with pytest.raises(LabRunning) as refused:
+        guard_kind_review("broken-deployment", running_lab=running, runner=kind,
+                          list_namespaces=lambda name: pytest.fail("the session already says"))
+    message = str(refused.value)
+    assert "your lab broken-deployment is running (workspace /home/r/bd)" in message and "'labkit'" in message
+    assert "labkit stop" in message and refused.value.status == ExitStatus.STATE_CONFLICT == 12
+    assert refused.value.holder == running
+
+
+def test_a_review_of_a_kind_lab_is_refused_while_the_cluster_holds_labkit_namespaces(fake_kind_tool):
+    from labkit.errors import LabRunning
+    from labkit.review.running import guard_kind_review
+
+    local_lab = {"lab": "adder", "runtime": "local", "workspace": "/w", "home": "/h", "cluster": ""}
+    asked = []
+    with pytest.raises(LabRunning) as refused:  # a lab started from another LABKIT_HOME
+        guard_kind_review("kube-echo", running_lab=local_lab, runner=FakeKind(["other", "labkit"]),
+                          list_namespaces=lambda name: asked.append(name) or ["labkit", "broken-deployment"])
+    assert asked == ["labkit"]
+    assert "holds labkit's namespace(s) broken-deployment, labkit" in str(refused.value)
+    assert refused.value.holder == {"cluster": "labkit", "namespaces": ["broken-deployment", "labkit"]}
+    # An empty cluster (or none at all) is the review's to use: no refusal.
+    guard_kind_review("kube-echo", running_lab=local_lab, runner=FakeKind(["labkit"]), list_namespaces=lambda n: [])
+    guard_kind_review("kube-echo", running_lab=None, runner=FakeKind([]),
+                      list_namespaces=lambda n: pytest.fail("no cluster, nothing to list"))
+
+
+def test_the_review_of_a_kind_lab_leaves_the_reviewers_running_kind_lab_alone(run, tmp_path, labkit_home, monkeypatch):
+    """The whole path: the reviewer's session says a kind lab runs; `labkit review` of a kind-lab
+    submission exits 12 with an error row naming it, and the session is untouched. kind is
+    hidden from this test (HOME and PATH), so nothing could reach a real cluster even if the
+    guard failed: the review would then fail as 'kind is not installed' instead."""
+    import shutil
+
+    from labkit import lifecycle
+    from labkit.bundles.submit import build_submission
+    from labkit.session import Session, write_json_atomic
+    from labkit.ui import UI
+
+    ws = tmp_path / "ws"
+    lifecycle.start_lab(lab_id="adder", seed=9, workspace=ws, ui=UI())
+    lifecycle.stop_lab(ui=UI())
+    adder, _ = build_submission(workspace=ws, out=tmp_path / "adder.tar.gz")
+    with tarfile.open(adder) as src, tarfile.open(tmp_path / "subs.tar.gz", "w:gz") as dst:
+        for member in src.getmembers():  # the same submission, claiming the kind-only lab kube-echo
+            data = src.extractfile(member).read()
+            if member.name == "submission.json":
+                data = json.dumps({**json.loads(data), "lab": "kube-echo"}).encode()
+            member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+    session = Session("broken-deployment", 3, "kind", str(tmp_path / "bd"), str(tmp_path / "state"), "2026-12-01T00:00:00",
+                      runtime_info={"cluster": {"name": "labkit", "kubeconfig": "/nowhere", "context": "kind-labkit"}})
+    write_json_atomic(labkit_home / "session.json", session.to_dict())
+    before = (labkit_home / "session.json").read_bytes()
+    monkeypatch.setenv("HOME", str(tmp_path / "nohome"))  # no ~/go/bin/kind, no offline cache
+    monkeypatch.delenv("LABKIT_CACHE", raising=False)
+    monkeypatch.setenv("PATH", ":".join(p for p in os.environ["PATH"].split(":") if not shutil.which("kind", path=p)))
+    code, out, err = run("review", str(tmp_path / "subs.tar.gz"), "--out", str(tmp_path / "out"), "--visible-only",
+                         "--sandbox", "subprocess", "--json")
+    assert code == ExitStatus.LAB_RUNNING, (out, err)
+    (row,) = json.loads(out)["leaderboard"]
+    assert row["status"] == "error" and "your lab broken-deployment is running" in row["reason"]
+    result = json.loads(next((tmp_path / "out" / "submissions").glob("*/result.json")).read_text())
+    assert result["blocked_by"]["lab"] == "broken-deployment" and not result["final"]
+    assert (labkit_home / "session.json").read_bytes() == before
+
+
+# ---- the review package's shape ------------------------------------------------------------------
+
+REVIEW_LAYERS = [  # lowest first: a module imports labkit.review modules of lower layers only
+    {"jobs"}, {"report", "intake", "running"}, {"worker"}, {"kube_entry", "backends.local", "backends.k8s"},
+    {"backends"}, {"batch"},
+]
+
+
+def _review_imports(module: str) -> set[str]:
+    """labkit.review modules `module` imports, at the top or inside functions."""
+    import ast
+
+    path = REPO / "src" / "labkit" / "review" / (module.replace(".", "/") + ("/__init__.py" if module == "backends" else ".py"))
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [node.module or ""] if isinstance(node, ast.ImportFrom) else (
+            [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+        found |= {n.removeprefix("labkit.review.") for n in names if n.startswith("labkit.review.")}
+    return found
+
+
+def test_review_modules_import_only_downwards_and_backends_come_from_the_table():
+    import inspect
+
+    from labkit.review.backends import BACKENDS, Backend
+
+    layer_of = {m: i for i, layer in enumerate(REVIEW_LAYERS) for m in layer}
+    for module, layer in layer_of.items():
+        for imported in _review_imports(module):
+            if imported in layer_of:
+                assert layer_of[imported] < layer, f"{module} imports {imported}: not below it"
+    assert not {"backends.local", "backends.k8s"} & _review_imports("batch")  # only through BACKENDS
+    assert set(BACKENDS) == {"local", "k8s"}
+    for name, cls in BACKENDS.items():
+        assert cls.name == name and callable(getattr(cls, "review", None)), name
+        assert inspect.signature(cls.review) == inspect.signature(Backend.review), name  # the one interface
+        assert inspect.signature(cls.__init__) == inspect.signature(Backend.__init__), name
+
+
+def test_a_record_and_a_job_round_trip_through_one_schema_and_refuse_strangers(tmp_path):
+    from labkit.review.jobs import JobFolder, ReviewJob, ReviewRecord, SchemaError
+
+    job = ReviewJob(id="x", job_dir="/review", archive="/review/x.tar.gz", archive_sha256="ab", hidden=True,
+                    policy={"grade_timeout_s": 9}, confine={"unshare": False}, sandbox={"mode": "subprocess"})
+    folder = JobFolder(tmp_path / "x")
+    folder.reset()
+    folder.write_job(job)
+    assert folder.read_job() == job
+    record = ReviewRecord.error(job, archive="/subs/x.tar.gz", reason="r").with_(flags=["f"])
+    folder.write_result(record.with_(status="rejected", final=True))
+    assert folder.finished(hidden=True) == record.with_(status="rejected", final=True)
+    assert json.loads(folder.result_file.read_text())["flags"] == ["f"]
+    with pytest.raises(SchemaError, match="unknown field"):
+        ReviewJob.from_dict({**job.to_dict(), "polcy": {}})
+    with pytest.raises(SchemaError, match="status"):
+        ReviewRecord.from_dict({**record.to_dict(), "status": "passed"})
+    folder.result_file.write_text(json.dumps({**record.to_dict(), "surprise": 1}))
+    assert folder.read_result() is None  # not ours: the review is redone, not trusted

@@ -4,8 +4,8 @@ A submission is a .tar.gz a candidate (or anyone) made. Before a byte is written
 every member is inspected, and every problem is reported at once with the member's
 name: absolute paths, ``..``, links (any link that escapes is refused; links inside
 are not needed — ``labkit submit`` never packs one — and are dropped with a note),
-device files and FIFOs, duplicate names, oversized members, too many members, and
-bombs (total size, and the ratio of unpacked to packed bytes). Extraction then
+device files and FIFOs, duplicate names, oversized members, too many members, paths nested too
+deep, and bombs (total size, and the ratio of unpacked to packed bytes). Extraction then
 writes regular files only, with O_NOFOLLOW|O_EXCL, counting the bytes it actually
 writes, so a header that lies cannot write more than it declared.
 """
@@ -32,6 +32,8 @@ class UnpackLimits:
     max_total_bytes: int = 256 * 1024 * 1024  # all files
     max_ratio: float = 200.0  # unpacked / packed bytes, checked once the total passes ratio_floor
     ratio_floor_bytes: int = 8 * 1024 * 1024
+    max_depth: int = 64  # folders in a member's path: Python's path handling recurses per level
+    max_name_chars: int = 1024  # and the kernel refuses paths past PATH_MAX (4096) anyway
 
 
 @dataclass
@@ -148,6 +150,10 @@ def _check_member(member: tarfile.TarInfo, seen: set[str], limits: UnpackLimits)
     if ".." in parts:
         return "", f"{raw}: a path with '..' (escapes the folder)"
     name = posixpath.normpath(raw.replace("\\", "/"))
+    depth = name.count("/")
+    if depth > limits.max_depth or len(name) > limits.max_name_chars:
+        return "", (f"{name[:80]}...: nested {depth} folders deep, {len(name)} characters "
+                    f"(limit {limits.max_depth} folders, {limits.max_name_chars} characters)")
     if name in (".", ""):
         return "", "" if member.isdir() else f"{raw!r}: not a file name"
     if name in seen and not member.isdir():

@@ -21,6 +21,9 @@ from labkit.errors import BadInput
 from labkit.workspace import Manifest, hash_tree, iter_files, text_lines
 
 SUPPORTED_FORMATS = {1}
+# Deeper than labkit ever writes (a grade summary is ~5 levels). A deeper document is refused
+# at the door: Python's json recurses per level, and the record carries parts of it onwards.
+MAX_JSON_DEPTH = 32
 _CHECK_LIKE = ("conftest.py", "test_*.py", "*_test.py", "pytest.ini", "tox.ini", "setup.cfg")
 
 
@@ -42,6 +45,11 @@ def read_claims(root: Path) -> Claims:
     integrity = _json(root / "integrity.json", problems, required=False)
     if not (root / "workspace").is_dir():
         problems.append("workspace/: missing (the candidate's files)")
+    else:  # the packed workspace's manifest is compared with the fresh one (verify): read it safely too
+        packed_manifest = root / "workspace" / ".labkit" / "manifest.json"
+        shallow: list[str] = []
+        _json(packed_manifest, shallow, required=False)
+        problems += [f"workspace/.labkit/{p}" for p in shallow if "nested" in p]
     lab_id, seed = "", -1
     if isinstance(record, dict):
         if record.get("format") not in SUPPORTED_FORMATS:
@@ -68,10 +76,29 @@ def _json(path: Path, problems: list[str], *, required: bool) -> Any:
             problems.append(f"{path.name}: missing (not made by `labkit submit`?)")
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        problems.append(f"{path.name}: nested too deeply to read (limit {MAX_JSON_DEPTH} levels)")
+        return None
     except (ValueError, UnicodeDecodeError) as exc:
         problems.append(f"{path.name}: not valid JSON ({exc})")
         return None
+    depth = json_depth(data)
+    if depth > MAX_JSON_DEPTH:
+        problems.append(f"{path.name}: nested {depth} levels deep (limit {MAX_JSON_DEPTH} levels)")
+        return None
+    return data
+
+
+def json_depth(data: Any) -> int:
+    """How deep lists and objects nest in `data`, counted without recursion."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 @dataclass

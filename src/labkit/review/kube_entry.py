@@ -11,16 +11,16 @@ the review itself could not run, which the reviewer sees as an error row.
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from pathlib import Path
 
+from labkit.review.jobs import JobFolder, ReviewJob, read_job
 from labkit.review.kube import encode_result, part_key
 
 
-def assemble(submission: Path, review: Path) -> dict:
-    job = json.loads((submission / "job.json").read_text())
-    archive = review / Path(job["archive"]).name
+def assemble(submission: Path, review: Path) -> ReviewJob:
+    job = read_job(submission / "job.json")
+    archive = review / Path(job.archive).name
     digest = hashlib.sha256()
     with open(archive, "wb") as out:
         index = 0
@@ -29,22 +29,22 @@ def assemble(submission: Path, review: Path) -> dict:
             digest.update(chunk)
             out.write(chunk)
             index += 1
-    if digest.hexdigest() != job["archive_sha256"]:
-        raise SystemExit(f"the archive's parts do not add up to sha256 {job['archive_sha256']} "
+    if digest.hexdigest() != job.archive_sha256:
+        raise SystemExit(f"the archive's parts do not add up to sha256 {job.archive_sha256} "
                          f"({index} parts, sha256 {digest.hexdigest()})")
-    return {**job, "job_dir": str(review), "archive": str(archive)}
+    return job.at(review, archive)
 
 
 def main(submission: str, review: str) -> int:
     from labkit.review.worker import review_one
 
     job = assemble(Path(submission), Path(review))
-    print(f"reviewing {Path(job['archive']).name} (sha256 {job['archive_sha256'][:12]})", flush=True)
+    print(f"reviewing {Path(job.archive).name} (sha256 {job.archive_sha256[:12]})", flush=True)
     record = review_one(job)
-    crash = Path(review) / "crash.txt"
+    crash = JobFolder(Path(review)).crash_file
     if crash.is_file():  # the local backend keeps it in the job folder; here the log is all that comes back
         print(crash.read_text(), file=sys.stderr, flush=True)
-    sys.stdout.write(encode_result(record, job["archive_sha256"]))
+    sys.stdout.write(encode_result(record.to_dict(), job.archive_sha256))
     sys.stdout.flush()
     return 0
 

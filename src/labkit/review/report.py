@@ -20,26 +20,42 @@ from typing import Any
 from labkit.grading.reports import render
 from labkit.grading.reports._html import _CSS as CSS  # one look for grade and review pages
 from labkit.grading.results import GradeResult
+from labkit.review.jobs import JobFolder, ReviewRecord
+from labkit.ui import UI
 
 LEADERBOARD_FIELDS = ("rank", "id", "archive", "status", "lab", "seed", "score", "max_score", "percent",
                       "complete", "flags", "time_spent_min", "review_s", "reason")
 
 
-def write_reports(record: dict[str, Any], job_dir: Path) -> None:
-    (job_dir / "report.md").write_text(markdown(record), encoding="utf-8")
-    (job_dir / "report.html").write_text(html_page(record), encoding="utf-8")
+def write_reports(record: ReviewRecord, folder: JobFolder) -> None:
+    folder.report_md.write_text(markdown(record), encoding="utf-8")
+    folder.report_html.write_text(html_page(record), encoding="utf-8")
 
 
-def _facts(record: dict[str, Any]) -> list[tuple[str, str]]:
-    spent = record.get("time_spent_s")
-    facts = [("submission", Path(record["archive"]).name), ("status", record["status"]),
-             ("lab", f"{record.get('lab') or '?'} (seed {record.get('seed')})")]
-    if record["status"] == "reviewed":
-        facts.append(("score", f"{record['score']:g}/{record['max_score']:g} ({record['percent']:.1f}%)"
-                               + ("" if record["complete"] else " — INCOMPLETE, regrade")))
+def save(record: ReviewRecord, folder: JobFolder) -> ReviewRecord:
+    """The reports, then the record: result.json is written last, so its presence means done."""
+    write_reports(record, folder)
+    folder.write_result(record)
+    return record
+
+
+def announce(archive: Path, record: ReviewRecord, ui: UI) -> None:
+    """One line per finished review, as the batch goes."""
+    ui.note(f"{'✓' if record.status == 'reviewed' else '✗'} {archive.name}: {record.status}"
+            + (f" {record.score:g}/{record.max_score:g}" if record.status == "reviewed" else "")
+            + (f" — {record.reason.splitlines()[0]}" if record.reason else ""))
+
+
+def _facts(record: ReviewRecord) -> list[tuple[str, str]]:
+    spent = record.time_spent_s
+    facts = [("submission", Path(record.archive).name), ("status", record.status),
+             ("lab", f"{record.lab or '?'} (seed {record.seed})")]
+    if record.status == "reviewed":
+        facts.append(("score", f"{record.score:g}/{record.max_score:g} ({record.percent:.1f}%)"
+                               + ("" if record.complete else " — INCOMPLETE, regrade")))
     facts += [("time spent", "unknown" if spent is None else f"{spent / 60:.0f} min (start to submit)"),
-              ("review took", f"{record.get('review_s', 0):g} s"),
-              ("sandbox", _sandbox(record.get("sandbox") or {}))]
+              ("review took", f"{record.review_s or 0:g} s"),
+              ("sandbox", _sandbox(record.sandbox or {}))]
     return facts
 
 
@@ -63,79 +79,78 @@ def _sandbox(sandbox: dict[str, Any]) -> str:
     return f"{mode}: " + ", ".join(parts)
 
 
-def _diff_rows(record: dict[str, Any]) -> list[tuple[str, str]]:
+def _diff_rows(record: ReviewRecord) -> list[tuple[str, str]]:
     rows = []
-    for f in (record.get("diff") or {}).get("files", []):
+    for f in (record.diff or {}).get("files", []):
         change = "binary or large" if f["binary"] else f"+{f['added']} −{f['removed']}"
         rows.append((f["path"] + (" (new)" if f.get("new") else ""), change))
     return rows
 
 
-def markdown(record: dict[str, Any]) -> str:
+def markdown(record: ReviewRecord) -> str:
     def cell(text: Any) -> str:
         return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", "<br>")
 
-    lines = [f"# Review: {cell(Path(record['archive']).name)}", ""]
-    for warning in (record.get("sandbox") or {}).get("warnings", []):
+    lines = [f"# Review: {cell(Path(record.archive).name)}", ""]
+    for warning in (record.sandbox or {}).get("warnings", []):
         lines += [f"> **⚠ SANDBOX WARNING:** {cell(warning)}", ""]
     lines += ["", "| | |", "| --- | --- |", *(f"| {cell(k)} | {cell(v)} |" for k, v in _facts(record)), ""]
-    if record.get("reason"):
-        lines += ["## Why this submission was not fully graded" if record["status"] != "reviewed" else "## Note",
-                  "", "```", record["reason"].replace("```", "'''"), "```", ""]
+    if record.reason:
+        lines += ["## Why this submission was not fully graded" if record.status != "reviewed" else "## Note",
+                  "", "```", record.reason.replace("```", "'''"), "```", ""]
     lines += ["## Integrity flags (for a human; nothing was rejected for these)", ""]
-    lines += [f"- {cell(f)}" for f in record.get("flags", [])] or ["- none"]
-    lines += [""] + ([f"- note: {cell(n)}" for n in record.get("notes", [])] + [""] if record.get("notes") else [])
+    lines += [f"- {cell(f)}" for f in record.flags] or ["- none"]
+    lines += [""] + ([f"- note: {cell(n)}" for n in record.notes] + [""] if record.notes else [])
     rows = _diff_rows(record)
     if rows:
         lines += ["## Changes against the starter", "", "| file | lines |", "| --- | --- |",
                   *(f"| {cell(a)} | {cell(b)} |" for a, b in rows), ""]
-    if record.get("grade"):
-        grade_md = render(GradeResult.from_dict(record["grade"]), "markdown")
+    if record.grade:
+        grade_md = render(GradeResult.from_dict(record.grade), "markdown")
         lines += [line.replace("# ", "## ", 1) if line.startswith("#") else line for line in grade_md.splitlines()]
     return "\n".join(lines) + "\n"
 
 
-def html_page(record: dict[str, Any]) -> str:
+def html_page(record: ReviewRecord) -> str:
     e = html.escape
-    body = [f"<h1>Review: {e(Path(record['archive']).name)}</h1>"]
-    for warning in (record.get("sandbox") or {}).get("warnings", []):
+    body = [f"<h1>Review: {e(Path(record.archive).name)}</h1>"]
+    for warning in (record.sandbox or {}).get("warnings", []):
         body.append(f'<p class="banner"><strong>⚠ SANDBOX WARNING:</strong> {e(warning)}</p>')
     body.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in _facts(record))
                 + "</table>")
-    if record.get("reason"):
-        body.append(f"<h2>{'Why this submission was not fully graded' if record['status'] != 'reviewed' else 'Note'}"
-                    f"</h2><pre>{e(record['reason'])}</pre>")
-    flags = record.get("flags", [])
+    if record.reason:
+        body.append(f"<h2>{'Why this submission was not fully graded' if record.status != 'reviewed' else 'Note'}"
+                    f"</h2><pre>{e(record.reason)}</pre>")
+    flags = record.flags
     body.append("<h2>Integrity flags (for a human; nothing was rejected for these)</h2><ul>"
                 + ("".join(f"<li>{e(f)}</li>" for f in flags) or "<li>none</li>") + "</ul>")
-    if record.get("notes"):
-        body.append("<ul>" + "".join(f"<li>note: {e(n)}</li>" for n in record["notes"]) + "</ul>")
+    if record.notes:
+        body.append("<ul>" + "".join(f"<li>note: {e(n)}</li>" for n in record.notes) + "</ul>")
     rows = _diff_rows(record)
     if rows:
         body.append("<h2>Changes against the starter</h2><table><tr><th>file</th><th>lines</th></tr>"
                     + "".join(f"<tr><td>{e(a)}</td><td>{e(b)}</td></tr>" for a, b in rows) + "</table>")
-    if record.get("grade"):
-        grade_html = render(GradeResult.from_dict(record["grade"]), "html")
+    if record.grade:
+        grade_html = render(GradeResult.from_dict(record.grade), "html")
         body.append(grade_html.split("<body>", 1)[1].rsplit("</body>", 1)[0].replace("<h1>", "<h2>").replace("</h1>", "</h2>"))
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>Review: {e(Path(record['archive']).name)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+            f"<title>Review: {e(Path(record.archive).name)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
             + "\n".join(body) + "\n</body>\n</html>\n")
 
 
-def leaderboard(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def leaderboard(records: list[ReviewRecord]) -> list[dict[str, Any]]:
     """Reviewed first, by percent (incomplete grades after complete ones), then rejected and errors."""
     order = {"reviewed": 0, "error": 1, "rejected": 2}
-    ranked = sorted(records, key=lambda r: (order.get(r["status"], 3), not r.get("complete"), -r.get("percent", 0),
-                                            r["id"]))
+    ranked = sorted(records, key=lambda r: (order.get(r.status, 3), not r.complete, -r.percent, r.id))
     rows = []
     for i, r in enumerate(ranked, 1):
-        spent = r.get("time_spent_s")
+        spent = r.time_spent_s
         rows.append({
-            "rank": i if r["status"] == "reviewed" else "", "id": r["id"], "archive": Path(r["archive"]).name,
-            "status": r["status"], "lab": r.get("lab", ""), "seed": r.get("seed"), "score": r.get("score", 0),
-            "max_score": r.get("max_score", 0), "percent": r.get("percent", 0), "complete": r.get("complete", False),
-            "flags": len(r.get("flags", [])), "time_spent_min": None if spent is None else round(spent / 60, 1),
-            "review_s": r.get("review_s"), "reason": (r.get("reason") or "").splitlines()[0][:200] if r.get("reason") else "",
+            "rank": i if r.status == "reviewed" else "", "id": r.id, "archive": Path(r.archive).name,
+            "status": r.status, "lab": r.lab, "seed": r.seed, "score": r.score,
+            "max_score": r.max_score, "percent": r.percent, "complete": r.complete,
+            "flags": len(r.flags), "time_spent_min": None if spent is None else round(spent / 60, 1),
+            "review_s": r.review_s, "reason": (r.reason or "").splitlines()[0][:200] if r.reason else "",
         })
     return rows
 

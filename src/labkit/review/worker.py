@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import json
 import shutil
 import sys
 import tempfile
@@ -27,56 +26,51 @@ from pathlib import Path
 from typing import Any
 
 from labkit import __version__
-from labkit.errors import BadInput, LabkitError, LabSourcesMissing, NotFoundError
+from labkit.errors import BadInput, LabkitError, LabRunning, LabSourcesMissing, NotFoundError
+from labkit.review.jobs import JobFolder, ReviewJob, ReviewRecord, read_job
 
-RESULT = "result.json"
 
-
-def review_one(job: dict[str, Any]) -> dict[str, Any]:
+def review_one(job: ReviewJob) -> ReviewRecord:
     """The record of one review; never raises for anything the submission can cause."""
     from labkit.bundles.unpack import safe_unpack
+    from labkit.review.intake import read_claims, time_spent_s
 
-    job_dir = Path(job["job_dir"])
-    archive = Path(job["archive"])
+    folder = JobFolder(Path(job.job_dir))
     started = time.monotonic()
-    record: dict[str, Any] = {
-        "id": job["id"], "archive": str(archive), "archive_sha256": job.get("archive_sha256", ""),
-        "status": "error", "final": False, "reason": "", "lab": "", "seed": None,
-        "score": 0.0, "max_score": 0.0, "percent": 0.0, "complete": False, "flags": [], "notes": [],
-        "sandbox": job.get("sandbox", {}), "reviewed_with": __version__,
-    }
-    work = job_dir / "work"
+    record = ReviewRecord.error(job, archive=job.archive, reason="").with_(reviewed_with=__version__)
+    work = folder.work
     shutil.rmtree(work, ignore_errors=True)
     try:
-        unpacked = safe_unpack(archive, work / "unpacked")
-        record["notes"] += unpacked.notes
-        _grade_submission(job, work, record)
+        unpacked = safe_unpack(Path(job.archive), work / "unpacked")
+        record = record.with_(notes=record.notes + tuple(unpacked.notes))
+        claims = read_claims(work / "unpacked")
+        record = record.with_(lab=claims.lab_id, seed=claims.seed, timestamps=claims.record.get("timestamps") or {},
+                              tools=claims.record.get("tools") or {}, claimed_grade=claims.record.get("last_grade"),
+                              time_spent_s=time_spent_s(claims.record))  # kept on the row whatever happens next
+        record = _grade_submission(job, work, record, claims)
     except (BadInput, NotFoundError) as exc:  # the submission's fault: final, a rerun changes nothing
-        record.update(status="rejected", final=True, reason=str(exc))
+        record = record.with_(status="rejected", final=True, reason=str(exc))
     except LabSourcesMissing as exc:  # the reviewer's catalog lacks this lab's hidden checks: rerun with them
-        record.update(status="error", reason=str(exc), sources_missing=True)
+        record = record.with_(status="error", reason=str(exc), sources_missing=True)
+    except LabRunning as exc:  # another lab holds the cluster: nothing was started; rerun once it stops
+        record = record.with_(status="error", reason=str(exc), blocked_by=getattr(exc, "holder", None) or {})
     except LabkitError as exc:  # the reviewer's side (provisioning, services): worth a rerun
-        record.update(status="error", reason=str(exc))
+        record = record.with_(status="error", reason=str(exc))
     except Exception as exc:  # noqa: BLE001 - a bug of ours: keep the trace for us, a row for the reviewer
-        record.update(status="error", reason=f"labkit failed while reviewing: {exc!r}")
-        (job_dir / "crash.txt").write_text(traceback.format_exc())
-    record["review_s"] = round(time.monotonic() - started, 1)
-    record["reviewed_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        record = record.with_(status="error", reason=f"labkit failed while reviewing: {exc!r}")
+        folder.crash_file.write_text(traceback.format_exc())
+    record = record.with_(review_s=round(time.monotonic() - started, 1),
+                          reviewed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     shutil.rmtree(work, ignore_errors=True)  # home/ (services' data, logs) stays as evidence
     return record
 
 
-def _grade_submission(job: dict[str, Any], work: Path, record: dict[str, Any]) -> None:
+def _grade_submission(job: ReviewJob, work: Path, record: ReviewRecord, claims: Any) -> ReviewRecord:
     from labkit.catalog import load_lab, require_sources
-    from labkit.review.intake import read_claims, time_spent_s
     from labkit.ui import UI
 
-    claims = read_claims(work / "unpacked")
-    record.update(lab=claims.lab_id, seed=claims.seed, timestamps=claims.record.get("timestamps", {}),
-                  tools=claims.record.get("tools", {}), claimed_grade=claims.record.get("last_grade"),
-                  time_spent_s=time_spent_s(claims.record))
     lab = load_lab(claims.lab_id)
-    if job["hidden"]:  # before any service starts
+    if job.hidden:  # before any service starts
         require_sources(lab, hidden_checks=True, command="labkit review")
     protected = list(lab.spec.workspace.protected)
     ui = UI(json_mode=True)  # progress to the worker's log, nothing else
@@ -84,7 +78,11 @@ def _grade_submission(job: dict[str, Any], work: Path, record: dict[str, Any]) -
     # local where the lab runs on it; a Kubernetes lab gets the machine's one kind cluster
     runtime = "local" if "local" in lab.spec.runtimes else lab.spec.runtimes[0]
     with _exclusive(runtime == "kind"):
-        _start_grade_stop(job, work, record, claims, lab, runtime, workspace, protected, ui)
+        if runtime == "kind":
+            from labkit.review.running import guard_kind_review
+
+            guard_kind_review(lab.id, running_lab=job.running_lab)  # before anything touches the cluster
+        return _start_grade_stop(job, work, record, claims, lab, runtime, workspace, protected, ui)
 
 
 @contextlib.contextmanager
@@ -101,7 +99,7 @@ def _exclusive(needed: bool) -> Iterator[None]:
         yield
 
 
-def _start_grade_stop(job, work, record, claims, lab, runtime, workspace, protected, ui) -> None:  # noqa: ANN001, PLR0913
+def _start_grade_stop(job, work, record, claims, lab, runtime, workspace, protected, ui) -> ReviewRecord:  # noqa: ANN001, PLR0913
     from labkit.grading.runner import run_checks
     from labkit.lifecycle import start_lab, stop_lab
     from labkit.review.intake import candidate_files, diff_summary, verify
@@ -114,23 +112,25 @@ def _start_grade_stop(job, work, record, claims, lab, runtime, workspace, protec
         integrity = verify(claims, fresh=fresh, protected=protected)
         overlay, ignored = candidate_files(claims, protected)
         deleted = [p for p in fresh.files if p not in overlay and p not in ignored and not _matches(p, protected)]
-        record["notes"] += _overlay(claims.workspace, workspace, overlay, removed=deleted)
+        notes = _overlay(claims.workspace, workspace, overlay, removed=deleted)
         starter = work / "starter"
         render_starter(lab, claims.seed, starter)
-        record["diff"] = diff_summary(starter, workspace, overlay + [p.relative_to(starter).as_posix()
-                                                                     for p in starter.rglob("*") if p.is_file()])
-        timeout = min(float(lab.spec.grading.timeout_s), float(job["policy"]["grade_timeout_s"]))
+        diff = diff_summary(starter, workspace, overlay + [p.relative_to(starter).as_posix()
+                                                           for p in starter.rglob("*") if p.is_file()])
+        timeout = min(float(lab.spec.grading.timeout_s), float(job.policy["grade_timeout_s"]))
         result = run_checks(lab, workspace=workspace, seed=claims.seed, state_dir=session.state_path,
-                            services=session.service_urls(), hidden=job["hidden"], grade_dir=work / "grade",
-                            timeout_s=timeout, sandbox={**job["policy"], **job["confine"]},
+                            services=session.service_urls(), hidden=job.hidden, grade_dir=work / "grade",
+                            timeout_s=timeout, sandbox={**job.policy, **job.confine},
                             runtime_context=session.runtime_context())
     finally:
         stop_lab(ui=ui)
-    record["flags"] += integrity.flags
-    record["flags"] += _claim_flags(claims.record.get("last_grade"), result)
-    record.update(status="reviewed", final=result.complete, score=result.score, max_score=result.max_score,
-                  percent=round(result.percent, 2), complete=result.complete, grade=result.to_dict(),
-                  reason="" if result.complete else (result.engine_error or "some checks errored (infrastructure)"))
+    flags = record.flags + tuple(integrity.flags) + tuple(_claim_flags(claims.record.get("last_grade"), result))
+    return record.with_(
+        status="reviewed", final=result.complete, score=result.score, max_score=result.max_score,
+        percent=round(result.percent, 2), complete=result.complete, grade=result.to_dict(), flags=flags,
+        notes=record.notes + tuple(notes), diff=diff,
+        reason="" if result.complete else (result.engine_error or "some checks errored (infrastructure)"),
+    )
 
 
 def _overlay(source: Path, workspace: Path, files: list[str], *, removed: list[str]) -> list[str]:
@@ -172,13 +172,10 @@ def _matches(path: str, patterns: list[str]) -> bool:
 
 
 def main(job_path: str) -> int:
-    from labkit.review.report import write_reports
-    from labkit.session import write_json_atomic
+    from labkit.review.report import save
 
-    job = json.loads(Path(job_path).read_text())
-    record = review_one(job)
-    write_reports(record, Path(job["job_dir"]))
-    write_json_atomic(Path(job["job_dir"]) / RESULT, record)  # last: its presence means "done"
+    job = read_job(Path(job_path))
+    save(review_one(job), JobFolder(Path(job.job_dir)))  # result.json last: its presence means "done"
     return 0
 
 

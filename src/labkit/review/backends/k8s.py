@@ -1,5 +1,8 @@
-"""The k8s backend's batch: pick the cluster, get the review image into it, run the Jobs,
-and turn each outcome into the same job folder, record and reports as the local backend."""
+"""The k8s backend: one Kubernetes Job per submission.
+
+Pick the cluster, get the review image into it, run the Jobs (labkit.review.kube), and
+turn each outcome into the same job folder, record and reports as the local backend.
+The pod runs the same worker (labkit.review.kube_entry); only the transport differs."""
 
 from __future__ import annotations
 
@@ -9,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from labkit.errors import RuntimeUnavailable
+from labkit.review.jobs import JobFolder, Pending, ReviewJob, ReviewRecord, stage, staged_archive
 from labkit.review.kube import JobRunner, KubeOptions, Submission, split_archive
+from labkit.review.report import announce, save
 from labkit.review.sandbox import Enforcement, SandboxPolicy
 from labkit.session import write_json_atomic
 from labkit.ui import UI
@@ -78,60 +83,75 @@ def connect(options: KubeOptions, ui: UI) -> tuple[Any, Any]:
     return Cluster(ClusterInfo(context, str(path), context)), kind
 
 
-def review_on_cluster(pending: list[tuple[Path, Path, str]], *, hidden: bool, policy: SandboxPolicy,
-                      enforcement: Enforcement, parallel: int, options: KubeOptions, ui: UI) -> list[dict[str, Any]]:
-    """Review `pending` (archive, job folder, sha) as Jobs; the records in input order."""
-    from labkit.review.batch import _error_record, _save, announce, oversized_record, stage
+class KubeBackend:
+    name = "k8s"
 
-    records: dict[Path, dict[str, Any]] = {}
-    items: dict[str, Submission] = {}
-    for archive, job_dir, sha in pending:
-        record = oversized_record(archive, job_dir, sha, enforcement)
-        if record is None and sha in items:  # the same bytes under another name: one Job for both
-            items[sha].extra_dirs.append((archive, job_dir))
-            continue
-        if record is None:
-            job = stage(archive, job_dir, sha, hidden, policy, enforcement, root=Path("/review"))
+    def __init__(self, *, policy: SandboxPolicy, sandbox: str, kube: KubeOptions | None, ui: UI) -> None:
+        self.policy, self.ui, self.options = policy, ui, kube or KubeOptions()
+        self.enforcement = kube_enforcement(self.options)
+
+    def review(self, pending: list[Pending], *, hidden: bool, parallel: int) -> list[ReviewRecord]:
+        """Review `pending` as Jobs; the records in input order."""
+        policy, enforcement, options, ui = self.policy, self.enforcement, self.options, self.ui
+        records: dict[Path, ReviewRecord] = {}
+        items: dict[str, Submission] = {}
+        jobs: dict[str, ReviewJob] = {}
+        for item in pending:
+            if item.sha in items:  # the same bytes under another name: one Job for both
+                items[item.sha].extra_dirs.append((item.archive, item.folder.path))
+                continue
+            job = stage(item, hidden=hidden, policy=policy, enforcement=enforcement, root=Path("/review"))
             try:
-                split_archive((job_dir / Path(job["archive"]).name).read_bytes())
+                split_archive(staged_archive(item, job).read_bytes())
             except ValueError as exc:
-                record = _save(_error_record(archive, job_dir, sha, enforcement, f"{archive.name}: {exc}"), job_dir)
+                records[item.folder.path] = record = save(
+                    ReviewRecord.error(job, archive=item.archive, reason=f"{item.archive.name}: {exc}"), item.folder)
+                announce(item.archive, record, ui)
             else:
-                items[sha] = Submission(archive, job_dir, sha, job)
-        if record is not None:
-            records[job_dir] = record
-            announce(archive, record, ui)
-    if items:
-        cluster, kind = connect(options, ui)
-        image = _image(options, policy, kind, ui)
-        runner = JobRunner(cluster, image=image, policy=policy, hidden=hidden, namespace=options.namespace,
-                           batch=time.strftime("%Y%m%dt%H%M%S"), parallel=parallel, progress=ui.note)
-        runner.prepare()
-        ui.note(f"reviewing {len(items)} submission(s) as Jobs in {cluster.info.context}/{options.namespace} "
-                f"({parallel} at a time, image {image})")
+                items[item.sha], jobs[item.sha] = Submission(item.archive, item.folder.path, item.sha, job.to_dict()), job
+        if items:
+            cluster, kind = connect(options, ui)
+            image = _image(options, policy, kind, ui)
+            runner = JobRunner(cluster, image=image, policy=policy, hidden=hidden, namespace=options.namespace,
+                               batch=time.strftime("%Y%m%dt%H%M%S"), parallel=parallel, progress=ui.note)
+            runner.prepare()
+            ui.note(f"reviewing {len(items)} submission(s) as Jobs in {cluster.info.context}/{options.namespace} "
+                    f"({parallel} at a time, image {image})")
 
-        def done(item: Submission, outcome: dict[str, Any]) -> None:
-            for archive, job_dir in [(item.archive, item.job_dir), *item.extra_dirs]:
-                if "record" in outcome:
-                    record = {**outcome["record"], "id": job_dir.name, "archive": str(archive)}
-                else:
-                    record = _error_record(archive, job_dir, item.sha, enforcement, outcome["error"])
-                if job_dir != item.job_dir:
-                    stage(archive, job_dir, item.sha, hidden, policy, enforcement, root=Path("/review"))
-                (job_dir / "worker.log").write_text(outcome.get("log", ""), encoding="utf-8")
-                if outcome.get("kube"):
-                    record["kube"] = outcome["kube"]
-                    write_json_atomic(job_dir / "kube.json", outcome["kube"])
-                records[job_dir] = _save(record, job_dir)
-                announce(archive, record, ui)
+            def done(sub: Submission, outcome: dict[str, Any]) -> None:
+                job = jobs[sub.sha]
+                for archive, job_dir in [(sub.archive, sub.job_dir), *sub.extra_dirs]:
+                    folder = Pending(archive, JobFolder(job_dir), sub.sha)
+                    if job_dir != sub.job_dir:
+                        stage(folder, hidden=hidden, policy=policy, enforcement=enforcement, root=Path("/review"))
+                    record = _outcome_record(outcome, job, folder)
+                    folder.folder.log_file.write_text(outcome.get("log", ""), encoding="utf-8")
+                    if outcome.get("kube"):
+                        write_json_atomic(folder.folder.kube_file, outcome["kube"])
+                    records[job_dir] = save(record, folder.folder)
+                    announce(archive, record, ui)
 
+            try:
+                runner.run(list(items.values()), done)
+            except KeyboardInterrupt:
+                ui.note(f"interrupted: the Jobs already created go on in namespace {options.namespace} (deleted an "
+                        "hour after they finish); rerun the same command to collect their results")
+                raise
+        return [records[p.folder.path] for p in pending if p.folder.path in records]
+
+
+def _outcome_record(outcome: dict[str, Any], job: ReviewJob, pending: Pending) -> ReviewRecord:
+    """A pod's record (checked against the schema: the log is the pod's word) or the Job's failure."""
+    folder = pending.folder
+    if "record" in outcome:
         try:
-            runner.run(list(items.values()), done)
-        except KeyboardInterrupt:
-            ui.note(f"interrupted: the Jobs already created go on in namespace {options.namespace} (deleted an hour "
-                    "after they finish); rerun the same command to collect their results")
-            raise
-    return [records[job_dir] for _, job_dir, _ in pending if job_dir in records]
+            record = ReviewRecord.from_dict({**outcome["record"], "id": folder.name, "archive": str(pending.archive)})
+        except (ValueError, TypeError) as exc:
+            record = ReviewRecord.error(job, archive=pending.archive, reason=f"the review pod's record is unreadable: {exc}")
+    else:
+        record = ReviewRecord.error(job, archive=pending.archive, reason=outcome["error"])
+    record = record.with_(id=folder.name, archive=str(pending.archive))
+    return record.with_(kube=outcome["kube"]) if outcome.get("kube") else record
 
 
 def _image(options: KubeOptions, policy: SandboxPolicy, kind: Any, ui: UI) -> str:
