@@ -231,7 +231,8 @@ def stage(archive: Path, job_dir: Path, sha: str, hidden: bool, policy: SandboxP
 
 
 def worker_argv(job_path: Path) -> list[str]:
-    return [sys.executable, "-m", "labkit.review.worker", str(job_path)]
+    # -P: the job folder (cwd) holds the submission's files and is never on the import path
+    return [sys.executable, "-P", "-m", "labkit.review.worker", str(job_path)]
 
 
 def _error_record(archive: Path, job_dir: Path, sha: str, enforcement: Enforcement, reason: str) -> dict[str, Any]:
