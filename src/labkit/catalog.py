@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from labkit.spec import LabSpec
 
 LABS_PATH_ENV = "LABKIT_LABS_PATH"
+# What only the full lab sources hold: the published wheel leaves these out of every lab
+# (pyproject.toml's exclude; tests/unit/test_lab_sources.py holds the two together), and a
+# review hides them from candidate code.
+SOURCES_ONLY = ("checks/hidden", "solution", "wrong")
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,25 @@ class Lab:
 def has_hidden_checks(lab_dir: Path) -> bool:
     hidden = lab_dir / "checks" / "hidden"
     return hidden.is_dir() and any(hidden.rglob("test_*.py"))
+
+
+def candidate_copy(lab_dir: Path) -> list[Path]:
+    """The lab folder's entries that make its candidate copy (all but SOURCES_ONLY), as few
+    paths as cover them: ``lab.yaml``, ``BRIEF.md``, ``starter``, ``checks/visible``..."""
+    found: list[Path] = []
+
+    def walk(folder: Path, rel: str) -> None:
+        for child in sorted(folder.iterdir()):
+            name = rel + child.name
+            if name in SOURCES_ONLY:
+                continue
+            if child.is_dir() and not child.is_symlink() and any(s.startswith(name + "/") for s in SOURCES_ONLY):
+                walk(child, name + "/")
+            else:
+                found.append(child)
+
+    walk(lab_dir, "")
+    return found
 
 
 def require_sources(lab: Lab, *, hidden_checks: bool = False, solution: bool = False, command: str) -> None:

@@ -105,6 +105,17 @@ class SpecError(LabkitError):
         super().__init__(f"{source} is not a valid lab ({len(self.problems)} problem(s)):\n{lines}")
 
 
+class SandboxSpecError(BadInput):
+    """A sandbox file (grader/sandbox.yaml, $LABKIT_SANDBOX) that does not validate: the
+    reviewer's bad input, with every problem at once, each with its key path."""
+
+    def __init__(self, source: str, problems: Sequence[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{source} is not a valid sandbox file ({len(self.problems)} problem(s)):\n{lines}")
+
+
 class CommandError(LabkitError):
     """An external command failed; carries the argv, exit code and captured output."""
 

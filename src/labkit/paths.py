@@ -30,3 +30,15 @@ def project_file(relative: str) -> Path:
         if candidate.exists():
             return candidate
     return package_dir / "_project" / relative  # missing: callers report the path they wanted
+
+
+def labkit_sources() -> list[Path]:
+    """labkit's own files: its package, and the checkout it runs from in an editable install
+    (which also holds the full lab sources, the tests and the git history). A review hides
+    them from candidate code."""
+    package_dir = Path(__file__).resolve().parent
+    checkout = package_dir.parents[1]
+    found = [package_dir]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "src" / "labkit").is_dir():
+        found.append(checkout)
+    return found

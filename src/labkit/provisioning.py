@@ -87,7 +87,8 @@ def run_provision(
     env = {**os.environ, **service_env(services), "PYTHONDONTWRITEBYTECODE": "1"}
     try:
         result = runner.run(
-            [sys.executable, "-m", "labkit.provisioning", str(context_path)],
+            # -P: the workspace (cwd) is not on the import path; the hook comes from the lab folder
+            [sys.executable, "-P", "-m", "labkit.provisioning", str(context_path)],
             timeout=PROVISION_TIMEOUT_S, env=env, cwd=workspace,
         )
     except CommandError as exc:

@@ -85,23 +85,16 @@ class LabSpec(_Strict):
 def load_spec(lab_dir: Path) -> LabSpec:
     """Parse and validate ``lab_dir/lab.yaml`` together with the folder it describes."""
     source = lab_dir / "lab.yaml"
-    try:
-        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SpecError(str(source), [f"cannot be read: {exc.strerror}"]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise SpecError(str(source), [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
-    if not isinstance(raw, dict):
-        raise SpecError(str(source), ["top level: must be a mapping of keys to values"])
+    raw, unreadable = read_yaml_mapping(source)
+    if unreadable:
+        raise SpecError(str(source), unreadable)
 
     problems: list[str] = []
     spec: LabSpec | None = None
     try:
         spec = LabSpec.model_validate(raw)
     except ValidationError as exc:
-        problems.extend(_flatten(exc))
+        problems.extend(flatten_errors(exc))
     problems.extend(_folder_problems(lab_dir, raw, spec))
     if problems:
         raise SpecError(str(source), problems)
@@ -109,7 +102,24 @@ def load_spec(lab_dir: Path) -> LabSpec:
     return spec
 
 
-def _flatten(exc: ValidationError) -> list[str]:
+def read_yaml_mapping(source: Path) -> tuple[dict, list[str]]:
+    """A YAML file's top-level mapping, or the one problem that stops it being read
+    (unreadable, not YAML, not a mapping). Shared by every labkit file format."""
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return {}, [f"cannot be read: {exc.strerror}"]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        return {}, [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]
+    if not isinstance(raw, dict):
+        return {}, ["top level: must be a mapping of keys to values"]
+    return raw, []
+
+
+def flatten_errors(exc: ValidationError) -> list[str]:
+    """pydantic's errors as ``key.path[0]: message`` lines, one per problem."""
     out = []
     for err in exc.errors():
         path = ""

@@ -14,7 +14,8 @@ import pytest
 from labkit import lifecycle
 from labkit.bundles.submit import build_submission
 from labkit.review.batch import review_submissions
-from labkit.review.sandbox import SandboxPolicy, docker_ready
+from labkit.sandbox.enforcement import docker_ready
+from labkit.sandbox.limits import SandboxPolicy
 from labkit.ui import UI
 from tests.unit.test_review_corpus import CASES, SUM, Base
 

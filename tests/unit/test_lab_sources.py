@@ -95,3 +95,16 @@ def test_a_submission_whose_lab_is_a_candidate_copy_is_an_error_to_rerun(run, ca
     assert code == ExitStatus.LAB_SOURCES_MISSING
     assert "error" in out and "`labkit review` needs the hidden checks of adder" in out
     assert not list((tmp_path / "reviews").rglob("grade/results.jsonl"))
+
+
+def test_what_a_review_hides_is_what_the_wheel_leaves_out():
+    """catalog.SOURCES_ONLY (hidden from candidate code in a review) and pyproject.toml's
+    exclude (left out of the wheel and sdist) name the same parts of a lab."""
+    import tomllib
+
+    hatch = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]
+    expected = sorted(f"labs/*/{part}/" for part in catalog.SOURCES_ONLY)
+    assert sorted(hatch["wheel"]["exclude"]) == expected and sorted(hatch["sdist"]["exclude"]) == expected
+    shown = {p.relative_to(FIXTURE_LABS / "adder").as_posix() for p in catalog.candidate_copy(FIXTURE_LABS / "adder")
+             if p.name != "__pycache__"}
+    assert shown == {"BRIEF.md", "lab.yaml", "starter", "support", "variants", "checks/conftest.py", "checks/visible"}

@@ -22,7 +22,7 @@ import pytest
 from labkit import lifecycle
 from labkit.bundles.submit import build_submission
 from labkit.review.batch import review_submissions
-from labkit.review.sandbox import SandboxPolicy
+from labkit.sandbox.limits import SandboxPolicy
 from labkit.ui import UI
 from tests.conftest import FIXTURE_LABS
 
@@ -345,6 +345,69 @@ case("infinite-loop", reviewed(below=6))(_candidate("loop", LOOP + SUM))
 case("huge-output", reviewed(below=6))(_candidate("output", HUGE_OUTPUT + SUM))
 
 
+def _with_files(name: str, files: dict[str, str]):
+    """A submission that adds ``files`` to the workspace, packed as `labkit submit` would."""
+    def build(d, base, outside):
+        integrity = json.loads(base.files["integrity.json"])
+        members = {}
+        for rel, source in files.items():
+            code = source.replace("OUTSIDE", str(outside))
+            integrity["current"][rel] = __import__("hashlib").sha256(code.encode()).hexdigest()
+            members[f"workspace/{rel}"] = _code(code)
+        return _pack(d / f"{name}.tar.gz", base.members(**members, **{"integrity.json": json.dumps(integrity).encode()}))
+    return build
+
+
+# Issue 17: the sandbox's launcher ran in the workspace, so a package of the candidate's named
+# like one it imports ran as the reviewer, unconfined, before any limit was in place; this one
+# writes outside its folders, then hands over to the real module as the attack did.
+SHADOW = """import pathlib, sys
+for target in ("OUTSIDE/shadowed-{name}.txt", "/tmp/labkit-corpus-shadowed-{name}.txt"):
+    try:
+        pathlib.Path(target).write_text("ran unconfined")
+    except OSError:
+        pass
+"""
+HAND_OVER = """sys.path = [p for p in sys.path if p not in ("", ".") and not p.startswith(str(pathlib.Path.cwd()))]
+del sys.modules[__name__]
+import {name}
+sys.modules[__name__] = sys.modules["{name}"]
+"""
+case("shadows-labkit-and-stdlib", reviewed(score=6))(_with_files("shadow", {
+    "labkit/__init__.py": SHADOW.format(name="labkit") + HAND_OVER.format(name="labkit"),
+    "json.py": SHADOW.format(name="json") + HAND_OVER.format(name="json"),
+    "ctypes/__init__.py": SHADOW.format(name="ctypes") + HAND_OVER.format(name="ctypes"),
+}))
+# Issue 17: candidate code read the lab's hidden checks during a review. This adder adds
+# correctly only when it cannot read them (nor the solution, nor labkit's own files).
+PEEK = """import pathlib
+import labkit_peek_targets
+for target in labkit_peek_targets.TARGETS:
+    try:
+        pathlib.Path(target).read_bytes()
+        print("peeked at", target)
+        raise SystemExit(0)
+    except OSError:
+        pass
+"""
+case("reads-the-hidden-checks", reviewed(score=6))(_with_files("peek", {
+    "labkit_peek_targets.py": "TARGETS = " + repr([str(FIXTURE_LABS / "adder" / "checks" / "hidden" / "test_hidden.py"),
+                                                  str(FIXTURE_LABS / "adder" / "solution" / "adder.py"),
+                                                  str(Path(__file__).resolve()),
+                                                  str(Path(lifecycle.__file__).resolve())]) + "\n",
+    "adder.py": PEEK + SUM,
+}))
+
+
+def _named_like_a_module(d, base, outside):
+    # The batch copies each archive into its job folder under its own name, and the worker
+    # ran there with that folder on its import path: a file named json.py broke it.
+    return _pack(d / "json.py", base.members())
+
+
+case("archive-named-like-a-module", reviewed(score=6))(_named_like_a_module)
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """Build every case and review them all in one batch (two at a time)."""
@@ -386,6 +449,7 @@ def test_nothing_escaped_to_the_reviewers_machine(corpus):
     records, outside, root, _ = corpus
     assert list(outside.iterdir()) == []  # absolute-path member, and the candidate's own writes
     assert not Path("/tmp/labkit-corpus-escaped.txt").exists()
+    assert not [p for p in Path("/tmp").glob("labkit-corpus-shadowed-*")], "the candidate's package ran unconfined"
     assert not (root / "evil.txt").exists() and not (root.parent / "evil.txt").exists()
     assert not (Path.home() / "escaped.txt").exists()
     survivors = []

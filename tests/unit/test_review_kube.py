@@ -24,7 +24,8 @@ from labkit.review.batch import review_submissions
 from labkit.review.kube import (MAX_PARTS, PART_BYTES, Submission, decode_result, encode_result, failure_reason,
                                 job_manifest, job_outcome, namespace_manifests, secret_manifests, split_archive,
                                 stuck_reason)
-from labkit.review.sandbox import SandboxPolicy, load_policy
+from labkit.sandbox.limits import SandboxPolicy
+from labkit.sandbox.spec import load_policy
 from labkit.ui import UI
 from tests.conftest import REPO
 

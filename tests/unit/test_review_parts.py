@@ -13,7 +13,9 @@ import pytest
 from labkit.bundles.unpack import UnpackLimits, UnsafeArchive, safe_unpack
 from labkit.cli import main
 from labkit.errors import ExitStatus
-from labkit.review.sandbox import docker_argv, load_policy, parse_size
+from labkit.review.sandbox import docker_argv
+from labkit.sandbox.enforcement import unshare_works
+from labkit.sandbox.spec import load_policy, parse_size
 from tests.conftest import REPO
 
 
@@ -84,27 +86,26 @@ def test_confine_refuses_to_remount_in_the_reviewers_own_namespace(tmp_path):
     import subprocess
     import sys
 
-    from labkit.review.confine import CONFINE_FAILED, _mount_namespace
+    from labkit.sandbox.confine import CONFINE_FAILED, mount_namespace
 
     before = open("/proc/self/mountinfo").read()
-    spec = {"rw": [str(tmp_path)], "mount": True, "host_mnt_ns": _mount_namespace(), "cpu_s": 5,
+    spec = {"rw": [str(tmp_path)], "mount": True, "host_mnt_ns": mount_namespace(), "cpu_s": 5,
             "memory": 2**30, "fsize": 2**20, "nofile": 64, "pids": 8, "cgroup": "", "cwd": str(tmp_path),
             "nproc": os.geteuid() != 0}
-    done = subprocess.run([sys.executable, "-m", "labkit.review.confine", json.dumps(spec), "--", "true"],
+    done = subprocess.run([sys.executable, "-m", "labkit.sandbox.confine", json.dumps(spec), "--", "true"],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == CONFINE_FAILED and "refusing to remount" in done.stderr
     assert open("/proc/self/mountinfo").read() == before
 
 
-@pytest.mark.skipif(not __import__("labkit.review.sandbox", fromlist=["x"]).unshare_works(),
-                    reason="needs unshare (root or user namespaces)")
+@pytest.mark.skipif(not unshare_works(), reason="needs unshare (root or user namespaces)")
 def test_a_confined_command_reaches_the_labs_service_and_nothing_else(tmp_path):
     import http.server
     import sys
     import threading
 
-    from labkit.review.confine import run_confined
-    from labkit.review.sandbox import SandboxPolicy
+    from labkit.sandbox.limits import SandboxPolicy
+    from labkit.sandbox.runner import run_confined
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
     other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
@@ -125,8 +126,7 @@ def test_a_confined_command_reaches_the_labs_service_and_nothing_else(tmp_path):
     assert done.stdout.split() == ["200", "other", "refused"]
 
 
-@pytest.mark.skipif(not __import__("labkit.review.sandbox", fromlist=["x"]).unshare_works(),
-                    reason="needs unshare (root or user namespaces)")
+@pytest.mark.skipif(not unshare_works(), reason="needs unshare (root or user namespaces)")
 def test_a_confined_background_process_serves_on_a_unix_socket_and_reaches_extra_services(tmp_path):
     """A grade's long-lived candidate process (an API): the grader reaches it through a Unix
     socket in the workspace, it reaches a private service the grade started, and stop() ends it."""
@@ -137,8 +137,8 @@ def test_a_confined_background_process_serves_on_a_unix_socket_and_reaches_extra
     import threading
     import time
 
-    from labkit.review.confine import start_confined
-    from labkit.review.sandbox import SandboxPolicy
+    from labkit.sandbox.limits import SandboxPolicy
+    from labkit.sandbox.runner import start_confined
 
     private = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
     threading.Thread(target=private.serve_forever, daemon=True).start()

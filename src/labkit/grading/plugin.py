@@ -392,7 +392,17 @@ def cluster_services(grade_context: GradeContext) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def run_in_workspace(grade_context: GradeContext) -> Any:
+def candidate_runner(grade_context: GradeContext) -> Any:
+    """The runner of the candidate's commands, chosen once per grade: confined
+    (labkit.sandbox.runner) when the grade carries a sandbox (`labkit review`), plain
+    otherwise. Both have labkit.proc.ProcessRunner's interface."""
+    from labkit.sandbox.runner import candidate_runner as choose
+
+    return choose(grade_context.sandbox)
+
+
+@pytest.fixture(scope="session")
+def run_in_workspace(grade_context: GradeContext, candidate_runner: Any) -> Any:
     """Run the candidate's code as a candidate would, with the services in its env.
 
     Returns a callable; a timeout is the candidate's (their code hung), so it is
@@ -406,21 +416,16 @@ def run_in_workspace(grade_context: GradeContext) -> Any:
     this is where the sandbox applies: checks run candidate code only through this
     fixture and ``start_in_workspace``.
     """
-    from labkit.proc import DEFAULT_RUNNER
+    from labkit.sandbox.runner import for_command
 
     def run(argv: list[str], *, timeout: float = 120, env: dict[str, str] | None = None,
             cwd: Path | None = None, extra_services: dict[str, str] | None = None) -> Any:
-        argv = _python(argv)
+        runner = for_command(candidate_runner, extra_services=extra_services)
         with _CandidateRun(timeout):
-            if grade_context.sandbox is not None:
-                from labkit.review.confine import run_confined
-
-                return _stopped(run_confined(argv, cwd=cwd or grade_context.workspace, timeout=timeout,
-                                             spec=grade_context.sandbox, extra_services=extra_services,
-                                             env=_candidate_env(grade_context, env)))
-            return _stopped(DEFAULT_RUNNER.run(
-                argv, timeout=timeout, cwd=cwd or grade_context.workspace, env=_candidate_env(grade_context, env),
-                check=False, contain=True, abort=_WATCH.reason_down if _WATCH is not None else None))
+            return _stopped(runner.run(
+                _python(argv), timeout=timeout, cwd=cwd or grade_context.workspace,
+                env=_candidate_env(grade_context, env), check=False, contain=True,
+                abort=_WATCH.reason_down if _WATCH is not None else None))
 
     return run
 
@@ -440,7 +445,8 @@ def _candidate_env(grade_context: GradeContext, extra: dict[str, str] | None) ->
 
 
 @pytest.fixture(scope="session")
-def start_in_workspace(grade_context: GradeContext, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def start_in_workspace(grade_context: GradeContext, candidate_runner: Any,
+                       tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Start the candidate's long-lived code (a worker, a server) in the background.
 
     Returns a callable like ``run_in_workspace``'s, which returns a handle with
@@ -449,26 +455,19 @@ def start_in_workspace(grade_context: GradeContext, tmp_path_factory: pytest.Tem
     stopped after ``lifetime_s`` of wall-clock time. Under `labkit review` the process is
     confined like any other candidate command, for at most ``lifetime_s`` of CPU time.
     """
-    from labkit.proc import DEFAULT_RUNNER, BackgroundProcess
+    from labkit.proc import BackgroundProcess
+    from labkit.sandbox.runner import for_command
 
     started: list[Any] = []
     logs = tmp_path_factory.mktemp("background")
 
     def start(argv: list[str], *, name: str, cwd: Path | None = None, env: dict[str, str] | None = None,
               extra_services: dict[str, str] | None = None, lifetime_s: float = 1800) -> Any:
-        argv = _python(argv)
+        runner = for_command(candidate_runner, extra_services=extra_services, lifetime_s=lifetime_s)
         log_path = logs / f"{name}.log"
-        cwd = cwd or grade_context.workspace
-        if grade_context.sandbox is not None:
-            from labkit.review.confine import start_confined
-
-            handle = start_confined(argv, cwd=cwd, lifetime_s=lifetime_s, spec=grade_context.sandbox,
-                                    log_path=log_path, extra_services=extra_services,
-                                    env=_candidate_env(grade_context, env))
-        else:
-            pid = DEFAULT_RUNNER.spawn(argv, log_path=log_path, cwd=cwd, env=_candidate_env(grade_context, env),
-                                       contain=True)
-            handle = BackgroundProcess(pid, log_path, lifetime_s=lifetime_s)
+        pid = runner.spawn(_python(argv), log_path=log_path, cwd=cwd or grade_context.workspace,
+                           env=_candidate_env(grade_context, env), contain=True)
+        handle = BackgroundProcess(pid, log_path, runner=runner, lifetime_s=lifetime_s)
         started.append(handle)
         return handle
 

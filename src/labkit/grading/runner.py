@@ -56,7 +56,7 @@ def run_checks(
 ) -> GradeResult:
     """Run the lab's checks (visible, or all when hidden; only ``select`` by name if given).
 
-    With ``sandbox`` (a review), candidate commands are confined (labkit.review.confine)
+    With ``sandbox`` (a review), candidate commands are confined (labkit.sandbox.runner)
     and may write only to the workspace, a scratch folder and pytest's temp folder,
     which is therefore placed inside the grade folder; results.jsonl stays read-only to them.
     """
@@ -66,8 +66,7 @@ def run_checks(
     context_path = grade_dir / "context.json"
     basetemp = grade_dir / "tmp"
     if sandbox is not None:
-        sandbox = {**sandbox, "scratch": str(grade_dir / "scratch"), "rw": [str(basetemp)],
-                   "services": dict(services)}
+        sandbox = _confine_spec(sandbox, lab=lab, grade_dir=grade_dir, basetemp=basetemp, services=services)
     write_json_atomic(context_path, {
         "lab_id": lab.id, "seed": seed, "lab_dir": str(lab.path), "workspace": str(workspace),
         "state_dir": str(state_dir), "services": services, "hidden": hidden, "results_path": str(results_path),
@@ -77,7 +76,9 @@ def run_checks(
     ini.write_text(_INI)
     checks_dir = lab.path / "checks"
     targets = [checks_dir] if hidden else [checks_dir / "visible"]
-    argv = [sys.executable, "-m", "pytest", *map(str, targets), "-c", str(ini), "--rootdir", str(checks_dir), "--confcutdir", str(checks_dir),
+    # -P: the grade folder (cwd), which holds the candidate's writable scratch and temp
+    # folders, is not on the import path; the lab's checks come from the lab folder alone.
+    argv = [sys.executable, "-P", "-m", "pytest", *map(str, targets), "-c", str(ini), "--rootdir", str(checks_dir), "--confcutdir", str(checks_dir),
             "-p", "labkit.grading.plugin", "-q", "--no-header", "-rN", "--tb=short"]
     if sandbox is not None:
         argv += ["--basetemp", str(basetemp)]
@@ -115,6 +116,20 @@ def run_checks(
         result.engine_error = "no checks were collected for this lab"
     result.finished_at = _now()
     return result
+
+
+def _confine_spec(sandbox: dict, *, lab: Lab, grade_dir: Path, basetemp: Path,
+                  services: dict[str, str]) -> dict:
+    """The review's sandbox, completed for this grade: the commands' folders, the services
+    they reach, and what they must not read: every labs folder (hidden checks, solutions,
+    wrong fixes of every lab) and this grade's own files, but for the lab's candidate copy."""
+    from labkit.catalog import candidate_copy, labs_roots
+    from labkit.sandbox.runner import ConfineSpec
+
+    spec = {**sandbox, "scratch": str(grade_dir / "scratch"), "rw": [str(basetemp)], "services": dict(services),
+            "hide": [*map(str, labs_roots()), str(lab.path), str(grade_dir)],
+            "show": [str(p) for p in candidate_copy(lab.path)]}
+    return ConfineSpec.from_dict(spec).to_dict()  # a typo in a key fails here, not in the child
 
 
 def read_results(path: Path) -> tuple[list[dict], dict[str, dict]]:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labkit.review.sandbox import SandboxPolicy
+from labkit.sandbox.limits import SandboxPolicy
 
 NAMESPACE = "labkit-review"
 PART_BYTES = 960 * 1024  # a Secret's data is limited to 1 MiB; the job description shares part 0
@@ -78,7 +78,7 @@ def _quantity_bytes(n: int) -> str:
 
 def _tmpfs_size(options: str) -> str | None:
     """`size=512m` (docker's --tmpfs options) as an emptyDir sizeLimit."""
-    from labkit.review.sandbox import parse_size
+    from labkit.sandbox.limits import parse_size
 
     for option in options.split(","):
         if option.strip().startswith("size="):

@@ -27,7 +27,12 @@ KIND_NETWORK_WARNING = ("network: NOT isolated. The reviews' namespace has a def
 def kube_enforcement(options: KubeOptions) -> Enforcement:
     """Reviews in pods: non-root, read-only root, no capabilities, pod limits. What a kind
     cluster cannot enforce (its CNI ignores NetworkPolicy) is a warning in every report."""
-    warnings = [KIND_NETWORK_WARNING] if _kind_name(options) else []
+    from labkit.sandbox.enforcement import DOCKER_SOURCES_WARNING
+
+    # A review pod is one container like Docker mode's: the candidate's commands share it
+    # with the lab's full sources.
+    warnings = ([KIND_NETWORK_WARNING] if _kind_name(options) else []) + [
+        DOCKER_SOURCES_WARNING.replace("the review's container", "the review's pod")]
     return Enforcement("kubernetes", warnings=warnings)
 
 

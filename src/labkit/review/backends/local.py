@@ -94,7 +94,8 @@ class LocalBackend:
 
 
 def worker_argv(job_path: Path) -> list[str]:
-    return [sys.executable, "-m", "labkit.review.worker", str(job_path)]
+    # -P: the job folder (cwd) holds the submission's files and is never on the import path
+    return [sys.executable, "-P", "-m", "labkit.review.worker", str(job_path)]
 
 
 def worker_env(folder: JobFolder) -> dict[str, str]:
