@@ -280,7 +280,7 @@ def test_the_review_of_a_kind_lab_leaves_the_reviewers_running_kind_lab_alone(ru
     monkeypatch.setenv("PATH", ":".join(p for p in os.environ["PATH"].split(":") if not shutil.which("kind", path=p)))
     code, out, err = run("review", str(tmp_path / "subs.tar.gz"), "--out", str(tmp_path / "out"), "--visible-only",
                          "--sandbox", "subprocess", "--json")
-    assert code == ExitStatus.LAB_RUNNING, (out, err)
+    assert code == ExitStatus.STATE_CONFLICT, (out, err)
     (row,) = json.loads(out)["leaderboard"]
     assert row["status"] == "error" and "your lab broken-deployment is running" in row["reason"]
     result = json.loads(next((tmp_path / "out" / "submissions").glob("*/result.json")).read_text())
