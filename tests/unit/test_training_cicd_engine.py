@@ -86,6 +86,9 @@ jobs:
           env -0 | python -c 'import json,sys; print(json.dumps(dict(l.split("=",1) for l in sys.stdin.read().split("\\0") if "=" in l)))' > "$RUNNER_TEMP/../../../../env.json"
           echo '${{ toJSON(github) }}' > /dev/null
       - run: python -c 'import json,sys; json.dump(json.loads(sys.argv[1]), open(sys.argv[2], "w"))' '${{ toJSON(github) }}' "$RUNNER_TEMP/../../../../github.json"
+      - run: test ! -t 0 && test ! -t 1 && test ! -t 2   # GitHub gives steps pipes, not a terminal
+      - shell: python
+        run: import sys; sys.exit(sys.stdin.isatty() or sys.stdout.isatty())
 """ % CHECKOUT
 
 

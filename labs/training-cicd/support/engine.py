@@ -57,11 +57,15 @@ STAGE_LINE = re.compile(r"^(?P<stage>[a-z]+)\t(?P<job>[^\t]*)\t(?P<workflow>[^\t
                         r"\t(?P<status>\d+)\t(?P<token>yes|no)$")
 
 # Every shell and interpreter a step can name goes through these: they remove what act
-# adds and GitHub does not (ACT), and correct what act gets wrong for ubuntu-latest.
+# adds and GitHub does not (ACT, a terminal), and correct what act gets wrong for
+# ubuntu-latest (ImageOS). Left: expressions that read act's ACT (refused, see ACT_TELL)
+# and runner.name / runner.environment in expressions (empty under act).
 SHELL_SHIM = """#!/bin/bash
 unset ACT
 export ImageOS=ubuntu24 ImageVersion=20261123.1.0
 [ -n "${GITHUB_ACTION_PATH-}" ] || unset GITHUB_ACTION_PATH
+# act runs host steps on a terminal; GitHub's runner gives them pipes and no input.
+if [ -t 0 ] || [ -t 1 ] || [ -t 2 ]; then "$0" "$@" < /dev/null 2>&1 | cat; exit "${PIPESTATUS[0]}"; fi
 """
 PYTHON_SHIM = SHELL_SHIM + r"""REAL=@REAL@
 if [ "${1-}" = -m ] && [ "${2-}" = pipeline ] && [[ "${3-}" =~ ^[a-z]+$ ]]; then

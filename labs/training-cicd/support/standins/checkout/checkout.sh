@@ -45,4 +45,4 @@ if [ "$INPUT_PERSIST_CREDENTIALS" = "true" ]; then
 fi
 echo "ref=$ref" >> "$GITHUB_OUTPUT"
 echo "commit=$(git -C "$dest" rev-parse HEAD)" >> "$GITHUB_OUTPUT"
-git -C "$dest" log -1 --format='HEAD is now at %h %s'
+git --no-pager -C "$dest" log -1 --format='HEAD is now at %h %s'
