@@ -285,3 +285,67 @@ def test_actionlint_reports_nothing_on_the_reference_solution(tmp_path):
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     proc = subprocess.run([actionlint, "-shellcheck=", "-pyflakes="], cwd=root, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_pip_install_checks_the_requirements_and_installs_nothing(lab, tmp_path):
+    workflow = """\
+name: deps
+on: push
+jobs:
+  met:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: %s
+      - run: pip install -r requirements.txt && python -m pip install --upgrade pip
+  unmet:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: %s
+      - run: pip install -r requirements-extra.txt
+""" % (CHECKOUT, CHECKOUT)
+    files = {"requirements.txt": "pyyaml\npytest>=1\n", "requirements-extra.txt": "no-such-package-for-labkit==1.0\n"}
+    played, _ = play(lab, tmp_path, repository(tmp_path, {"deps.yml": workflow}, files))
+    run = played.runs[0]
+    assert run.jobs == {"met": "success", "unmet": "failure"}, run.log
+    assert any("no-such-package-for-labkit" in line for line in run.log["unmet"]), run.log["unmet"]
+
+
+def test_the_engine_plays_a_workflow_as_a_confined_candidate_command(lab, tmp_path):
+    """Under `labkit review` act and every step run confined (read-only root, no network, own
+    pid namespace): the engine must need nothing outside its own folder."""
+    import shutil
+
+    from labkit.review.confine import run_confined
+
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare on this machine")
+    engine, ci = lab
+    spec = {"scratch": str(tmp_path / "scratch"), "memory_bytes": 3 * 1024**3, "file_size_bytes": 64 * 1024**2,
+            "open_files": 1024, "pids": 512, "unshare": True, "cgroup": False, "rw": [str(tmp_path)],
+            "command_timeout_s": 300, "output_bytes": 1024**2}
+
+    def confined(argv, *, timeout, cwd, env):
+        return run_confined(argv, cwd=cwd, timeout=timeout, spec=spec, env=env)
+
+    workflow = """\
+name: w
+on: push
+jobs:
+  a:
+    runs-on: ubuntu-latest
+    outputs: {v: "${{ steps.s.outputs.v }}"}
+    steps:
+      - uses: %s
+      - id: s
+        run: echo v=1 >> "$GITHUB_OUTPUT" && test -f x.txt
+  b:
+    needs: a
+    runs-on: ubuntu-latest
+    steps:
+      - run: test "${{ needs.a.outputs.v }}" = 1
+""" % CHECKOUT
+    change = ci.Change("c", "a change", "x.txt", lambda repo: (repo / "x.txt").write_text("x"))
+    repo, _ = ci.make_checkout(repository(tmp_path, {"w.yml": workflow}), tmp_path / "play" / "repo", change)
+    runner = engine.Engine(confined, ACT, secrets={"MLFLOW_TRACKING_TOKEN": TOKEN}, variables={})
+    played = runner.play(repo, ci.push_event(repo, change), tmp_path / "play" / "runs")
+    assert [(r.conclusion, r.jobs) for r in played.runs] == [("success", {"a": "success", "b": "success"})], played.runs
