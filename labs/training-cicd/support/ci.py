@@ -175,6 +175,19 @@ class PipelinePlayer:
             champion = None
         return champion, {str(v) for v in versions}
 
+    def restore_champion(self) -> None:
+        """@champion back on the team's model as provisioned (the registry's first version):
+        a push must be judged against a known, healthy champion, not against whatever an
+        earlier grade of the same lab left serving."""
+        from mlflow.exceptions import MlflowException
+
+        _, versions = self.registry()
+        if versions:
+            try:
+                self._client.set_registered_model_alias(MODEL_NAME, CHAMPION_ALIAS, min(versions, key=int))
+            except MlflowException as exc:
+                raise InfraError(f"cannot set @{CHAMPION_ALIAS} in the model registry: {exc}") from exc
+
     def _runs_between(self, start_ms: int, end_ms: int) -> list[RunRecord]:
         from mlflow.entities import ViewType
         from mlflow.exceptions import MlflowException

@@ -158,18 +158,25 @@ def _is_plain_credential(value: Any) -> bool:
     return text.lower() not in NOT_A_CREDENTIAL and len(text) >= 8 and not text.startswith("$")
 
 
-def _settings(node: Any, where: str = "the workflow"):
+def _settings(node: Any, path: tuple = ()):
     """(where, key, value) of every `env:` and `with:` entry, at any depth."""
     if isinstance(node, dict):
         for k, v in node.items():
             if k in ("env", "with") and isinstance(v, dict):
                 for key, value in v.items():
-                    yield f"{where} ({k}:)", str(key), value
+                    yield f"{_where(path)} ({k}:)", str(key), value
             elif isinstance(v, (dict, list)):
-                yield from _settings(v, f"job {k}" if where == "the workflow" and k != "jobs" else where)
+                yield from _settings(v, (*path, k))
     elif isinstance(node, list):
-        for item in node:
-            yield from _settings(item, where)
+        for i, item in enumerate(node):
+            yield from _settings(item, (*path, i))
+
+
+def _where(path: tuple) -> str:
+    job = path[path.index("jobs") + 1] if "jobs" in path and len(path) > path.index("jobs") + 1 else None
+    if "steps" in path:
+        return f"a step of job {job}" if job is not None else "a step"
+    return f"job {job}" if job is not None else "the workflow"
 
 
 def _values_of_key(node: Any, key: str):

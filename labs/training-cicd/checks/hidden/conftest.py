@@ -45,6 +45,8 @@ class Pushes:
             return self._player.play(self._changes["good"], name="good-again", rerun_of="good")
         if name == "pull-request":
             return self._player.play(self._changes["good"], name="pull-request", event="pull_request")
+        if name == "regressed":
+            self._player.restore_champion()  # worse than a known champion, whatever ran before
         return self._player.play(self._changes[name])
 
 
