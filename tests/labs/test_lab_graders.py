@@ -4,8 +4,7 @@ For each lab in the catalog: its untouched starter scores at most the lab's
 max_starter_percent; its reference solution scores 100% in three consecutive
 grades; and every plausible-but-wrong solution kept in its wrong/ folder scores
 below 100%, failing (not erroring) the checks that name its flaw — graded on just
-those checks, since their failure is what takes the score below 100%; and every honest
-alternative kept in its fair/ folder (correct, but not the reference's way) scores 100%.
+those checks, since their failure is what takes the score below 100%.
 Seeds: LABKIT_LAB_SEEDS (comma-separated), default one fixed seed per lab.
 """
 
@@ -62,17 +61,6 @@ def lab_params() -> list:
 def wrong_solutions(lab: Lab) -> list[tuple[str, dict]]:
     index = lab.path / "wrong" / "index.yaml"
     return list(yaml.safe_load(index.read_text()).items()) if index.exists() else []
-
-
-def fair_solutions(lab: Lab) -> list[tuple[str, dict]]:
-    index = lab.path / "fair" / "index.yaml"
-    return list(yaml.safe_load(index.read_text()).items()) if index.exists() else []
-
-
-def apply_patch(running: "RunningLab", folder: str, name: str) -> None:
-    patch = next(p for p in (running.lab.path / folder / f"{name}{ext}" for ext in (".patch", ".diff")) if p.exists())
-    subprocess.run(["git", "apply", "--whitespace=nowarn", str(patch)], cwd=running.workspace, check=True,
-                   capture_output=True, text=True)
 
 
 class RunningLab:
@@ -135,7 +123,10 @@ def test_wrong_solutions_lose_points_on_the_check_that_names_the_flaw(running, s
     for name, meta in wrongs:
         with subtests.test(wrong=name):
             running.restore(solved=True)
-            apply_patch(running, "wrong", name)
+            patch = next(p for p in (running.lab.path / "wrong" / f"{name}{ext}" for ext in (".patch", ".diff"))
+                         if p.exists())
+            subprocess.run(["git", "apply", "--whitespace=nowarn", str(patch)], cwd=running.workspace, check=True,
+                           capture_output=True, text=True)
             # Only the checks that must catch this flaw: a fail among them is what makes the score < 100%.
             result = running.grade(select=tuple(meta["must_fail"]))
             assert result.complete, f"{name}: the grade did not complete:\n{describe(result)}"
@@ -145,17 +136,3 @@ def test_wrong_solutions_lose_points_on_the_check_that_names_the_flaw(running, s
                 assert status.get(check) is Status.FAIL, (
                     f"{name}: {check} should fail (flaw: {meta['description']}), was {status.get(check)}\n"
                     f"{describe(result)}")
-
-
-def test_fair_alternatives_score_full_marks(running, subtests):
-    """An honest solution written another way than the reference loses no point."""
-    fairs = fair_solutions(running.lab)
-    if not fairs:
-        pytest.skip(f"{running.lab.id} keeps no fair/ alternatives")
-    for name, meta in fairs:
-        with subtests.test(fair=name):
-            running.restore(solved=True)
-            apply_patch(running, "fair", name)
-            result = running.grade(select=tuple(meta.get("checks") or ()))
-            assert result.full_marks, (f"{name} ({meta['description']}) scored {result.percent:.0f}%:\n"
-                                       f"{describe(result)}")
