@@ -68,9 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("submit", "pack the workspace, its last grade and an integrity manifest", "views:show_submit",
                 labs_flag=True)
-    p.add_argument("--workspace", type=Path, help="the workspace to pack (default: the running lab's)")
+    p.add_argument("--workspace", type=Path,
+                   help="the workspace to pack (default: the one you stand in, else the running lab's)")
     p.add_argument("--out", type=Path, help="archive path (default: next to the workspace)")
     p.add_argument("--no-grade", action="store_true", help="do not run the visible checks before packing")
+    p.add_argument("--force", action="store_true", help="replace an existing --out archive")
 
     p = command("export", "the candidate bundle: brief, starter of a seed, visible checks; nothing hidden",
                 "views:show_export", labs_flag=True)
@@ -103,6 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="base of the built review image (default: sandbox.yaml's image, labkit/grader); "
                           "labkit/python:3.11-slim suits labs that start no service")
     k8s.add_argument("--namespace", default="labkit-review", help="where the Jobs run (default: labkit-review)")
+
+    p = command("verify", "authors: the lab proves its grader (starter low, solution full marks, wrong fixes, mutants)",
+                "views:show_verify", labs_flag=True)
+    p.add_argument("lab", help="lab id (see `labkit list`)")
+    p.add_argument("--seed", type=int, action="append", dest="seeds", metavar="N",
+                   help="a seed to verify on (repeatable; default: one random seed)")
+    p.add_argument("--repeats", type=int, default=3, help="grades of the solution per seed (default: 3)")
+    p.add_argument("--mutants", default="0", metavar="N|all",
+                   help="mutants of the solution to grade: a fixed sample of N, or all (default: 0)")
+    p.add_argument("--stress", action="store_true", help="also grade the solution with every core busy")
 
     p = command("offline", "build the kind toolchain with no container registry (root, Debian, Go)",
                 "views:show_offline")

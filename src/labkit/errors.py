@@ -23,6 +23,7 @@ class ExitStatus(enum.IntEnum):
     COMMAND_FAILED = 9  # an external command failed
     BAD_INPUT = 10  # a malformed archive, a file that does not parse
     LAB_SOURCES_MISSING = 11  # the lab found is a candidate copy: no hidden checks or solution here
+    STATE_CONFLICT = 12  # what runs (or where you stand) contradicts the command: another lab, seed or workspace
     INTERNAL = 70  # a bug in labkit (EX_SOFTWARE)
     INTERRUPTED = 130
 
@@ -51,6 +52,15 @@ class NotFoundError(LabkitError):
 
 class WorkspaceConflict(LabkitError):
     status = ExitStatus.WORKSPACE_CONFLICT
+
+
+class StateConflict(LabkitError):
+    """The command is well formed but the machine's state contradicts it: another lab runs,
+    the running lab has another seed or workspace, or the user stands in another workspace
+    than the one the command would act on. Not a usage error: the same command succeeds
+    once the state changes (`labkit stop`, `cd`)."""
+
+    status = ExitStatus.STATE_CONFLICT
 
 
 class RuntimeUnavailable(LabkitError):

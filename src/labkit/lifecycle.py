@@ -8,6 +8,7 @@ session is left that points at nothing.
 from __future__ import annotations
 
 import secrets
+import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -16,7 +17,8 @@ from pathlib import Path
 
 from labkit import __version__
 from labkit.catalog import Lab, load_lab, require_sources
-from labkit.errors import NotFoundError, UserError, WorkspaceConflict
+from labkit.destinations import check_folder_destination
+from labkit.errors import NotFoundError, StateConflict, UserError, WorkspaceConflict
 from labkit.paths import state_dir_for
 from labkit.provisioning import run_provision, service_env
 from labkit.runtimes import choose_runtime, get_runtime
@@ -30,6 +32,7 @@ from labkit.workspace import (
     changes_since_render,
     check_can_render,
     copy_backup,
+    enclosing_workspace,
     finish_render,
     overlay_solution,
     render_starter,
@@ -37,6 +40,7 @@ from labkit.workspace import (
 )
 
 PROVISIONED_MARKER = "provisioned.json"
+STAGING_PREFIX = ".labkit-staging-"  # inside an empty workspace folder while it is rendered
 
 
 @dataclass
@@ -54,20 +58,24 @@ def start_lab(
     force: bool = False, ui: UI,
 ) -> StartOutcome:
     lab = load_lab(lab_id)
+    here = _workspace_here(lab, ui) if workspace is None else None
     current = load_session()
     if current is not None and current.lab_id != lab.id:
-        raise UserError(
+        raise StateConflict(
             f"{current.lab_id} is running (workspace {current.workspace}); one lab runs at a time",
             hint="`labkit stop` first (your workspace is kept)",
         )
     if current is not None and not force:
-        _check_same_lab(current, seed, workspace)
+        _check_same_lab(current, seed, workspace or here)
         return _resume(current, lab, ui)
 
-    workspace = (workspace or Path.cwd() / lab.id).resolve()
+    if here is not None:
+        ui.note(f"you are in a workspace of {lab.id} ({here}): starting it again")
+    workspace = (workspace or here or Path.cwd() / lab.id).resolve()
     seed = _resolve_seed(seed, workspace, lab)
     chosen = choose_runtime(runtime, list(lab.spec.runtimes))
     action = check_can_render(workspace, lab, seed, force=force)
+    check_folder_destination(workspace, option="--workspace")
     if current is not None:  # --force on a running lab: start over from nothing
         stop_lab(ui=ui)
 
@@ -85,13 +93,20 @@ def start_lab(
         _start_services(chosen, ctx, lab.spec.services, session, ui)
         outcome = StartOutcome(session=session, lab=lab, workspace_action=action)
         if action != "reuse" or not (state_dir / PROVISIONED_MARKER).exists():
-            staging = Path(tempfile.mkdtemp(prefix=f".{workspace.name}.staging-", dir=_ensure_parent(workspace)))
+            # An existing empty folder (perhaps a mount point, which cannot be removed) is
+            # rendered into, never replaced: stage inside it, then move the files up.
+            into_folder = action == "new" and workspace.is_dir()
+            staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX if into_folder else f".{workspace.name}.staging-",
+                                            dir=workspace if into_folder else _ensure_parent(workspace)))
             _provision(lab, seed, staging, session, ui)
             if action == "replace":
                 outcome.backup_path = str(backup(workspace))
-            if action in ("new", "replace"):
-                if workspace.exists():
-                    workspace.rmdir()  # empty, checked by check_can_render
+            if into_folder:
+                for entry in sorted(staging.iterdir(), key=lambda e: e.name == META_DIR):  # manifest last
+                    entry.rename(workspace / entry.name)
+                staging.rmdir()
+                staging = None
+            elif action in ("new", "replace"):
                 staging.rename(workspace)
                 staging = None
         write_service_env(workspace, session)
@@ -143,7 +158,7 @@ def reset_lab(*, force: bool = False, ui: UI) -> ResetOutcome:
     The workspace is deleted only when it holds nothing the candidate wrote; with
     candidate changes it takes --force, and even then it is moved to a backup.
     """
-    session = require_session()
+    session = require_session_here(command="labkit reset")
     workspace = session.workspace_path
     manifest = Manifest.read(workspace) if workspace.exists() else None
     changes = changes_since_render(workspace, manifest) if manifest else None
@@ -169,11 +184,12 @@ def reset_lab(*, force: bool = False, ui: UI) -> ResetOutcome:
 class SolveOutcome:
     written: list[str]
     backup_path: str
+    workspace: str = ""  # which workspace the solution went into
 
 
 def solve_lab(*, force: bool = False) -> SolveOutcome:
     """Overlay the reference solution. For authors, CI and reviewers previewing a lab."""
-    session = require_session()
+    session = require_session_here(command="labkit solve")
     lab = load_lab(session.lab_id)
     require_sources(lab, solution=True, command="labkit solve")
     conflicts = solution_conflicts(lab, session.workspace_path)
@@ -185,7 +201,7 @@ def solve_lab(*, force: bool = False) -> SolveOutcome:
                 hint="pass --force to copy the workspace to a backup folder first",
             )
         backup_path = str(copy_backup(session.workspace_path))
-    return SolveOutcome(overlay_solution(lab, session.workspace_path), backup_path)
+    return SolveOutcome(overlay_solution(lab, session.workspace_path), backup_path, session.workspace)
 
 
 def require_session() -> Session:
@@ -195,10 +211,38 @@ def require_session() -> Session:
     return session
 
 
+def require_session_here(*, command: str, ui: UI | None = None) -> Session:
+    """The running lab's session, for a command that acts on its workspace.
+
+    Standing in another workspace (a copy of it, another lab's) is refused: the command
+    would act on a folder other than the one the user is looking at. Standing in no
+    workspace at all is fine; the command then says (through ``ui``) which one it acts on.
+    """
+    session = require_session()
+    here = enclosing_workspace(Path.cwd())
+    if here is not None and here != session.workspace_path.resolve():
+        raise StateConflict(
+            f"you are in the workspace {here}, but `{command}` acts on the running lab's workspace, "
+            f"{session.workspace} ({session.lab_id}, seed {session.seed})",
+            hint=f"cd {session.workspace} to work there; to make {here} the running workspace: "
+                 f"`labkit stop`, then `labkit start {session.lab_id}` from inside it",
+        )
+    if here is None and ui is not None:
+        ui.note(f"{command}: the running lab's workspace is {session.workspace}")
+    return session
+
+
 def write_service_env(workspace: Path, session: Session) -> None:
-    """`.labkit/env` in the workspace: `source .labkit/env` gives the candidate's shell the URLs."""
-    env = {**service_env(session.service_urls()), **get_runtime(session.runtime).env(session.runtime_info)}
-    lines = [f"export {k}={v}" for k, v in env.items()]
+    """`.labkit/env` in the workspace: `source .labkit/env` gives the candidate's shell the
+    URLs, the runtime's settings (KUBECONFIG) and, first on PATH, the folders of the tools
+    labkit found off PATH (kind and kubectl in the offline cache), so the candidate's
+    scripts run the same kind and kubectl as labkit."""
+    runtime = get_runtime(session.runtime)
+    env = {**service_env(session.service_urls()), **runtime.env(session.runtime_info)}
+    lines = [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
+    dirs = runtime.path_dirs(session.runtime_info)
+    if dirs:
+        lines.append(f"export PATH={':'.join(shlex.quote(d) for d in dirs)}:\"$PATH\"")
     env_file = workspace / META_DIR / "env"
     env_file.parent.mkdir(parents=True, exist_ok=True)
     env_file.write_text("# written by labkit start; source it: . .labkit/env\n" + "\n".join(lines) + "\n")
@@ -225,15 +269,42 @@ def _resume(session: Session, lab: Lab, ui: UI) -> StartOutcome:
 
 def _check_same_lab(session: Session, seed: int | None, workspace: Path | None) -> None:
     if seed is not None and seed != session.seed:
-        raise UserError(
+        raise StateConflict(
             f"{session.lab_id} is running with seed {session.seed}, not {seed}",
             hint="`labkit stop` first, or --force to start over (your workspace is backed up)",
         )
     if workspace is not None and workspace.resolve() != session.workspace_path:
-        raise UserError(
-            f"{session.lab_id} is running with workspace {session.workspace}",
+        raise StateConflict(
+            f"{session.lab_id} is running with workspace {session.workspace}, not {workspace.resolve()}",
             hint="`labkit stop` first to use another workspace",
         )
+
+
+def _workspace_here(lab: Lab, ui: UI) -> Path | None:
+    """The workspace the user stands in (cwd or a folder above), when start names its lab.
+
+    `cd` into the workspace, `labkit stop`, later `labkit start LAB` there: that resumes
+    this workspace and its seed rather than rendering a fresh lab nested inside it.
+    Standing in another lab's workspace is refused: its new workspace would be nested in
+    this one (and packed with it by `labkit submit`).
+    """
+    here = enclosing_workspace(Path.cwd())
+    if here is None:
+        return None
+    manifest = Manifest.read(here)
+    if manifest is None:
+        raise StateConflict(
+            f"you are inside {here}, a labkit workspace whose {META_DIR}/manifest.json does not parse; "
+            f"`labkit start {lab.id}` would render a new workspace inside it",
+            hint="cd out of it, or pass --workspace DIR",
+        )
+    if manifest.lab_id != lab.id:
+        raise StateConflict(
+            f"you are inside {here}, the workspace of {manifest.lab_id} (seed {manifest.seed}); "
+            f"`labkit start {lab.id}` here would render {lab.id} inside it",
+            hint=f"cd out of it first, or pass --workspace DIR (or `labkit start {manifest.lab_id}` to resume it)",
+        )
+    return here
 
 
 def _resolve_seed(seed: int | None, workspace: Path, lab: Lab) -> int:

@@ -128,18 +128,19 @@ def show_solve(args: Args, ui: UI) -> int:
 
     outcome = solve_lab(force=args.force)
     if ui.json_mode:
-        ui.emit_json({"written": outcome.written, "backup": outcome.backup_path})
+        ui.emit_json({"workspace": outcome.workspace, "written": outcome.written, "backup": outcome.backup_path})
     else:
         if outcome.backup_path:
             ui.result(f"your workspace was copied to {outcome.backup_path} first")
-        ui.result(f"applied the reference solution: {', '.join(outcome.written)}")
+        ui.result(f"applied the reference solution to {outcome.workspace}: {', '.join(outcome.written)}")
     return ExitStatus.OK
 
 
 def show_submit(args: Args, ui: UI) -> int:
     from labkit.bundles.submit import submit_lab
 
-    path, record = submit_lab(workspace=args.workspace, out=args.out, grade_first=not args.no_grade, ui=ui)
+    path, record = submit_lab(workspace=args.workspace, out=args.out, grade_first=not args.no_grade, ui=ui,
+                              force=args.force)
     if ui.json_mode:
         ui.emit_json({"archive": str(path), **record})
     else:
@@ -160,6 +161,26 @@ def show_export(args: Args, ui: UI) -> int:
         ui.result(f"candidate bundle for {outcome.lab_id} (seed {outcome.seed}) written to {outcome.path}")
         ui.result(f"  {len(outcome.files)} files: {', '.join(sorted(outcome.files))}")
     return ExitStatus.OK
+
+
+def show_verify(args: Args, ui: UI) -> int:
+    import random
+
+    from labkit.errors import UserError
+    from labkit.verify import verify_lab
+
+    if args.mutants != "all" and not args.mutants.isdigit():
+        raise UserError(f"--mutants takes a number or 'all', not {args.mutants!r}")
+    if args.repeats < 1 or any(s < 0 for s in args.seeds or []):
+        raise UserError("--repeats must be at least 1 and seeds non-negative")
+    seeds = args.seeds or [random.SystemRandom().randrange(1, 1_000_000)]
+    report = verify_lab(lab_id=args.lab, seeds=seeds, repeats=args.repeats,
+                        mutants=None if args.mutants == "all" else int(args.mutants), stress=args.stress, ui=ui)
+    if ui.json_mode:
+        ui.emit_json(report.to_dict())
+    else:
+        ui.result(report.render())
+    return ExitStatus.OK if report.ok else ExitStatus.CHECKS_FAILED
 
 
 def show_review(args: Args, ui: UI) -> int:
@@ -233,6 +254,8 @@ def _session_text(session, health: dict[str, bool] | None = None) -> str:  # noq
         state = "" if health is None else ("  healthy" if health.get(name) else "  NOT ANSWERING")
         inside = f"  (pods: {info.in_cluster_url})" if info.in_cluster_url else ""
         lines.append(f"{name + ':':<10} {info.url}{state}{inside}")
+        if info.log_path:  # where a server's own errors go (a trigger's template error, a crash)
+            lines.append(f"{'':<10} log: {info.log_path}")
     return "\n".join(lines)
 
 

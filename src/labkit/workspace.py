@@ -95,6 +95,20 @@ def hash_tree(root: Path) -> dict[str, str]:
     return {p.relative_to(root).as_posix(): sha256_file(p) for p in iter_files(root)}
 
 
+def enclosing_workspace(path: Path) -> Path | None:
+    """The workspace that holds ``path`` (itself or a folder above it), or None.
+
+    A workspace is a folder with ``.labkit/manifest.json``; the manifest, not ``.labkit/``
+    alone, because ``~/.labkit`` is labkit's home and would make every folder in the
+    user's home look like a workspace.
+    """
+    path = path.resolve()
+    for folder in (path, *path.parents):
+        if (folder / META_DIR / MANIFEST).is_file():
+            return folder
+    return None
+
+
 def changes_since_render(workspace: Path, manifest: Manifest) -> Changes:
     current = hash_tree(workspace)
     modified = sorted(p for p, h in current.items() if p in manifest.files and manifest.files[p] != h)

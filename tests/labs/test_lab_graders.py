@@ -1,4 +1,5 @@
-"""Every lab proves its own grader, against real services.
+"""Every lab proves its own grader, against real services: the guarantees `labkit verify`
+checks (src/labkit/verify), one pytest test each.
 
 For each lab in the catalog: its untouched starter scores at most the lab's
 max_starter_percent; its reference solution scores 100% in three consecutive
@@ -11,20 +12,14 @@ Seeds: LABKIT_LAB_SEEDS (comma-separated), default one fixed seed per lab.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
-import yaml
 
 from labkit.catalog import Lab, load_all
-from labkit.grading.grade import grade_lab
-from labkit.grading.results import GradeResult, Status
-from labkit.lifecycle import start_lab, stop_lab
 from labkit.runtimes import get_runtime
 from labkit.ui import UI
-from labkit.workspace import overlay_solution
+from labkit.verify import check_entry, check_solution, check_starter, corpus
+from labkit.verify.labrun import lab_runtime, running_lab
 
 pytestmark = pytest.mark.labs
 
@@ -45,11 +40,6 @@ def shipped_labs() -> list[Lab]:
 LABS = shipped_labs()
 
 
-def lab_runtime(lab: Lab) -> str:
-    """local where the lab can use it (faster), else its first runtime (kind)."""
-    return "local" if "local" in lab.spec.runtimes else lab.spec.runtimes[0]
-
-
 def lab_params() -> list:
     """One param per lab and seed; labs that need a cluster carry the `cluster` marker too,
     so they are skipped with the reason where no cluster can run (tests/conftest.py)."""
@@ -58,81 +48,39 @@ def lab_params() -> list:
             for lab in LABS for seed in SEEDS]
 
 
-def wrong_solutions(lab: Lab) -> list[tuple[str, dict]]:
-    index = lab.path / "wrong" / "index.yaml"
-    return list(yaml.safe_load(index.read_text()).items()) if index.exists() else []
-
-
-class RunningLab:
-    def __init__(self, lab: Lab, seed: int, root: Path) -> None:
-        self.lab, self.seed, self.ui = lab, seed, UI()
-        self.workspace = root / "ws"
-        start_lab(lab_id=lab.id, runtime=lab_runtime(lab), seed=seed, workspace=self.workspace, ui=self.ui)
-        self.pristine = root / "pristine"
-        shutil.copytree(self.workspace, self.pristine, symlinks=True)
-
-    def restore(self, *, solved: bool) -> None:
-        """Back to the starter as rendered (optionally with the solution), keeping the path."""
-        for child in self.workspace.iterdir():
-            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
-        shutil.copytree(self.pristine, self.workspace, symlinks=True, dirs_exist_ok=True)
-        if solved:
-            overlay_solution(self.lab, self.workspace)
-
-    def grade(self, select: tuple[str, ...] = ()) -> GradeResult:
-        return grade_lab(hidden=True, fmt="json", out=None, ui=self.ui, select=select).result
-
-
 @pytest.fixture(scope="module", params=lab_params())
 def running(request, tmp_path_factory):
     lab, seed = request.param
-    root = tmp_path_factory.mktemp(lab.id)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LABKIT_HOME", str(root / "home"))
         mp.delenv("LABKIT_LABS_PATH", raising=False)
-        running_lab = RunningLab(lab, seed, root)
-        try:
-            yield running_lab
-        finally:
-            stop_lab(ui=running_lab.ui)
-
-
-def describe(result: GradeResult) -> str:
-    return "\n".join(f"  {c.status.value:5} {c.check_id}: {c.output[:300]}" for c in result.checks) + (
-        f"\n  engine: {result.engine_error}" if result.engine_error else "")
+        with running_lab(lab, seed, UI(), root=tmp_path_factory.mktemp(lab.id)) as under_test:
+            yield under_test
 
 
 def test_starter_scores_low(running):
-    running.restore(solved=False)
-    result = running.grade()
-    limit = running.lab.spec.grading.max_starter_percent
-    assert result.complete, f"the grade did not complete:\n{describe(result)}"
-    assert result.percent <= limit, f"starter scored {result.percent:.0f}% > {limit:g}%:\n{describe(result)}"
+    finding = check_starter(running.lab, running)
+    assert finding.ok, f"starter: {finding.summary}\n{finding.detail}"
 
 
 def test_solution_scores_full_marks_three_times(running):
-    running.restore(solved=True)
-    for attempt in range(3):
-        result = running.grade()
-        assert result.full_marks, f"grade {attempt + 1} of the solution was {result.percent:.0f}%:\n{describe(result)}"
+    for finding, _ in check_solution(running, repeats=3):
+        assert finding.ok, f"{finding.name} of the solution: {finding.summary}\n{finding.detail}"
 
 
 def test_wrong_solutions_lose_points_on_the_check_that_names_the_flaw(running, subtests):
-    wrongs = wrong_solutions(running.lab)
+    wrongs = corpus(running.lab, "wrong")
     assert len(wrongs) >= 5, f"{running.lab.id} keeps only {len(wrongs)} wrong solutions; at least 5 are required"
     for name, meta in wrongs:
         with subtests.test(wrong=name):
-            running.restore(solved=True)
-            patch = next(p for p in (running.lab.path / "wrong" / f"{name}{ext}" for ext in (".patch", ".diff"))
-                         if p.exists())
-            subprocess.run(["git", "apply", "--whitespace=nowarn", str(patch)], cwd=running.workspace, check=True,
-                           capture_output=True, text=True)
-            # Only the checks that must catch this flaw: a fail among them is what makes the score < 100%.
-            result = running.grade(select=tuple(meta["must_fail"]))
-            assert result.complete, f"{name}: the grade did not complete:\n{describe(result)}"
-            assert result.percent < 100, f"{name} scored 100%: its flaw ({meta['description']}) goes unnoticed"
-            status = {c.check_id.split("::")[-1]: c.status for c in result.checks}
-            for check in meta["must_fail"]:
-                assert status.get(check) is Status.FAIL, (
-                    f"{name}: {check} should fail (flaw: {meta['description']}), was {status.get(check)}\n"
-                    f"{describe(result)}")
+            finding = check_entry(running.lab, running, "wrong", name, meta)
+            assert finding.ok, f"{name}: {finding.summary}\n{finding.detail}"
+
+
+def test_fair_alternatives_keep_full_marks(running, subtests):
+    fair = corpus(running.lab, "fair")
+    if not fair:
+        pytest.skip(f"{running.lab.id} has no fair/ alternatives yet")
+    for name, meta in fair:
+        with subtests.test(fair=name):
+            finding = check_entry(running.lab, running, "fair", name, meta)
+            assert finding.ok, f"{name} (an honest alternative) lost points: {finding.summary}\n{finding.detail}"

@@ -54,3 +54,37 @@ def test_background_processes_run_during_the_grade_and_are_stopped_after_it(tmp_
     assert not _alive(pid), "the grade left the candidate's background process running"
     if _alive(pid):  # pragma: no cover - cleanup after a failure
         os.kill(pid, 9)
+
+
+EVIDENCE_CHECK = '''
+import pytest
+
+
+@pytest.mark.check(points=1, title="seen on a pass")
+def test_seen_pass(evidence):
+    evidence("alerted on batch 3,   flagged tenure_months")
+
+
+@pytest.mark.check(points=1, title="seen on a fail", feedback="the author's hint")
+def test_seen_fail(evidence):
+    evidence("batch 7 was clean")
+    assert False, "alerted on a clean batch"
+'''
+
+
+def test_evidence_a_check_records_reaches_its_result_on_pass_and_fail(tmp_path):
+    labs = tmp_path / "labs"
+    shutil.copytree(FIXTURE_LABS / "adder", labs / "adder")
+    (labs / "adder" / "checks" / "hidden" / "test_evidence.py").write_text(EVIDENCE_CHECK)
+    lab = load_lab("adder", roots=[labs])
+    workspace, state = tmp_path / "ws", tmp_path / "state"
+    shutil.copytree(lab.path / "solution", workspace)
+    state.mkdir()
+    result = run_checks(lab, workspace=workspace, seed=1, state_dir=state, services={}, hidden=True,
+                        grade_dir=tmp_path / "grade", select=("test_seen_pass", "test_seen_fail"))
+    by_name = {check.check_id.split("::")[-1]: check for check in result.checks}
+    assert by_name["test_seen_pass"].status is Status.PASS
+    assert by_name["test_seen_pass"].output == "seen: alerted on batch 3, flagged tenure_months"
+    failed = by_name["test_seen_fail"]
+    assert failed.status is Status.FAIL
+    assert failed.output.splitlines() == ["alerted on a clean batch", "seen: batch 7 was clean"]

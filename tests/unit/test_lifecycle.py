@@ -7,7 +7,7 @@ import pytest
 
 from labkit import lifecycle
 from labkit.catalog import load_lab
-from labkit.errors import LabkitError, UserError, WorkspaceConflict
+from labkit.errors import LabkitError, StateConflict, WorkspaceConflict
 from labkit.runtimes.base import Runtime
 from labkit.session import ServiceInfo, load_session
 from labkit.ui import UI
@@ -25,7 +25,7 @@ def test_start_renders_seeded_data_and_a_second_start_reuses_the_lab(labkit_home
     again = lifecycle.start_lab(lab_id="adder", ui=ui)
     assert again.already_running and again.session.seed == 11
     assert (tmp_path / "ws" / "data" / "numbers.txt").read_text() == numbers
-    with pytest.raises(UserError, match="seed 11, not 12"):
+    with pytest.raises(StateConflict, match="seed 11, not 12"):
         lifecycle.start_lab(lab_id="adder", seed=12, ui=ui)
 
 
@@ -184,3 +184,37 @@ def test_a_failed_start_tears_the_cluster_down_too(two_service_lab, monkeypatch,
     with pytest.raises(LabkitError):
         lifecycle.start_lab(lab_id="adder", seed=1, workspace=tmp_path / "ws", ui=ui)
     assert runtime.clusters == [] and runtime.running == [] and load_session() is None
+
+
+def test_the_workspace_env_puts_the_kind_and_kubectl_labkit_uses_first_on_path(labkit_home, tmp_path, monkeypatch):
+    """kind in labkit's offline cache, not on PATH: a candidate's deploy.sh (which sources
+    .labkit/env) must run that kind, not fail with `kind: command not found`."""
+    import os
+    import subprocess
+
+    from labkit.kube.tools import offline_versions
+    from labkit.session import Session
+
+    cache = tmp_path / "cache"
+    tools = {"kind": cache / "bin" / "kind",
+             "kubectl": cache / "k8s" / offline_versions()["K8S_VERSION"] / "bin" / "kubectl"}
+    user_bin = tmp_path / "user-bin"  # the user's own docker, already on PATH: its folder is not added
+    tools_on_path = {"docker": user_bin / "docker"}
+    for path in [*tools.values(), *tools_on_path.values()]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("#!/bin/sh\n")
+        path.chmod(0o755)
+    monkeypatch.setenv("LABKIT_CACHE", str(cache))
+    monkeypatch.setenv("HOME", str(tmp_path / "nohome"))  # no ~/go/bin kind
+    monkeypatch.setenv("PATH", str(user_bin))  # this machine may have a kubectl in /usr/bin
+    ws = tmp_path / "ws"
+    session = Session(lab_id="kube-echo", seed=1, runtime="kind", workspace=str(ws), state_dir=str(tmp_path / "st"),
+                      started_at="", runtime_info={"cluster": {"name": "labkit", "kubeconfig": "/k/kc",
+                                                               "context": "kind-labkit", "owned": True}})
+    lifecycle.write_service_env(ws, session)
+    text = (ws / ".labkit" / "env").read_text()
+    assert str(user_bin) not in text
+    shell = subprocess.run(["/bin/bash", "-c", ". .labkit/env && command -v kind kubectl docker && echo $KUBECONFIG"],
+                           cwd=ws, capture_output=True, text=True, env={**os.environ, "PATH": str(user_bin)})
+    assert shell.returncode == 0, shell.stderr
+    assert shell.stdout.split() == [str(tools["kind"]), str(tools["kubectl"]), str(tools_on_path["docker"]), "/k/kc"]

@@ -1,5 +1,5 @@
-"""The published artifacts are what a candidate can install (`pip install labkit==X`, the
-version the export bundle pins), so they carry each lab's candidate copy only: built here
+"""The published artifacts are what a candidate can install (the wheel an export bundle
+carries, `labkit-mlops` on an index), so they carry each lab's candidate copy only: built here
 from this checkout and scanned for every hidden check, solution and wrong fix of every lab,
 by path and by content."""
 

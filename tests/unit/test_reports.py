@@ -132,7 +132,10 @@ def test_junit_parses_and_counts_match() -> None:
     assert all(case.get("classname") == "lab01-churn" for case in cases)
     assert by_name["test_data.py::test_loads"].find("failure") is None
     failure = by_name["test_train.py::test_accuracy"].find("failure")
-    assert failure.get("message") == failing().feedback
+    # What the grader saw leads the message a CI summary shows; the author's hint follows.
+    message = failure.get("message")
+    assert message.startswith("E   assert 0.51 >= 0.8") and message.endswith(failing().feedback.splitlines()[-1])
+    assert "hint: " + failing().feedback.splitlines()[0] in message
     assert "assert 0.51 >= 0.8" in failure.text
     assert "FAILED & more" in failure.text
     assert "\x1b" not in failure.text and "[31m" not in failure.text
@@ -271,3 +274,24 @@ def test_importing_reports_does_not_import_rich() -> None:
         check=True,
     )
     assert proc.stdout.strip() == "False"
+
+
+def test_every_format_shows_what_the_grader_saw_beside_pass_and_fail() -> None:
+    """A manager decides from the report: the symptom of a failure (not only the generic
+    hint) and the evidence of a pass are in every format, not collapsed away."""
+    seen_pass = CheckResult(check_id="t.py::test_alert", title="Alerts on drift", points=2.0, status=Status.PASS,
+                            visibility=Visibility.HIDDEN, output="seen: alerted on batch 3, flagged tenure_months")
+    seen_fail = CheckResult(check_id="t.py::test_quiet", title="Quiet when clean", points=2.0, status=Status.FAIL,
+                            visibility=Visibility.HIDDEN, feedback="Stay quiet on clean batches.",
+                            output="alerted on clean batch 7 (p=0.41)\nmore detail\nstill more\nand a fourth line")
+    result = GradeResult(lab_id="lab", seed=1, hidden=True, checks=[seen_pass, seen_fail])
+    for fmt in FORMATS:
+        out = render(result, fmt)
+        assert "alerted on batch 3, flagged tenure_months" in out, fmt
+        assert "alerted on clean batch 7 (p=0.41)" in out, fmt
+        assert "Stay quiet on clean batches." in out, fmt
+    page = render(result, "html")
+    shown = re.sub(r"<details>.*?</details>", "", page, flags=re.S)  # what is visible without a click
+    assert "alerted on clean batch 7 (p=0.41)" in shown and "alerted on batch 3" in shown
+    failure = ET.fromstring(render(result, "junit")).find("testcase[@name='t.py::test_quiet']/failure")
+    assert failure.get("message").startswith("alerted on clean batch 7 (p=0.41)")

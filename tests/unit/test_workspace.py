@@ -94,3 +94,14 @@ def test_hidden_checks_and_the_solution_never_enter_the_workspace(lab, tmp_path)
     leaked = [p.relative_to(ws).as_posix() for p in iter_files(ws) if sha256_file(p) in secret]
     assert leaked == []
     assert not any("hidden" in p.parts or "checks" in p.parts for p in ws.rglob("*"))
+
+
+def test_the_enclosing_workspace_is_found_from_any_folder_below_it_and_home_is_none(lab, tmp_path):
+    from labkit.workspace import enclosing_workspace
+
+    ws = render(lab, 3, tmp_path / "ws")
+    assert enclosing_workspace(ws) == ws and enclosing_workspace(ws / "data") == ws
+    home = tmp_path / "user"
+    (home / ".labkit" / "state").mkdir(parents=True)  # labkit's own home: .labkit/ without a manifest
+    (home / "projects").mkdir()
+    assert enclosing_workspace(home / "projects") is None

@@ -4,8 +4,10 @@ An allow-list, not a deny-list: the bundle is built only from what a candidate i
 meant to see — the brief, the seed's starter variant, the visible checks (and the
 one conftest they need), a version pin and a README. Hidden checks, the solution,
 the wrong-fix corpus, the lab's support code and the provisioned data never enter
-it, because nothing here ever reads them. A folder or a .tar.gz; never written
-over an existing one without ``force``.
+it, because nothing here ever reads them. It also carries the exact labkit wheel it was
+exported with (:mod:`labkit.bundles.wheel`), so the candidate installs the hiring team's
+build from that file: no package index is asked for labkit. A folder or a .tar.gz; never
+written over an existing one without ``force``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labkit import __version__
+from labkit.bundles.wheel import DISTRIBUTION, write_wheel
 from labkit.catalog import Lab, load_lab
 from labkit.errors import UserError, WorkspaceConflict
 from labkit.workspace import hash_tree, iter_files, render_starter
@@ -69,19 +72,22 @@ def build_bundle(lab: Lab, seed: int, target: Path) -> str:
             dest = target / "checks" / "visible" / src.relative_to(visible)
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest)
-    (target / "LABKIT_VERSION").write_text(f"labkit=={__version__}\n")
-    (target / "README-labkit.md").write_text(_readme(lab, seed))
+    wheel = write_wheel(target)
+    (target / "LABKIT_VERSION").write_text(f"{DISTRIBUTION}=={__version__}\n{wheel.path.name} sha256={wheel.sha256}\n")
+    (target / "README-labkit.md").write_text(_readme(lab, seed, wheel.path.name))
     return variant
 
 
-def _readme(lab: Lab, seed: int) -> str:
+def _readme(lab: Lab, seed: int, wheel: str) -> str:
     return (
         f"# {lab.spec.title}\n\n"
         f"Your task is in BRIEF.md. This bundle is lab `{lab.id}`, seed {seed}: the starter files and\n"
-        "the visible checks (`checks/visible/`, read them to see what the self-check runs).\n\n"
+        "the visible checks (`checks/visible/`: read them to see what the self-check runs; `labkit grade`\n"
+        "runs them from the installed lab, with the lab's support code they import).\n\n"
         "## How to run it\n\n"
+        "In a fresh virtual environment (`python3 -m venv .venv && . .venv/bin/activate`), from this folder:\n\n"
         "```bash\n"
-        f"pip install 'labkit[local]=={__version__}'          # the version in LABKIT_VERSION\n"
+        f"pip install './{wheel}[local]'   # labkit as the hiring team built it; the ML stack from PyPI\n"
         f"labkit start {lab.id} --seed {seed}   # services, data, and your workspace ./{lab.id}\n"
         f"cd {lab.id} && . .labkit/env\n"
         "labkit grade                               # the visible checks: a fair self-check\n"

@@ -23,34 +23,63 @@ from typing import Any
 
 from labkit import __version__
 from labkit.catalog import load_lab
+from labkit.destinations import check_file_destination
 from labkit.errors import NotFoundError
 from labkit.session import load_session
 from labkit.ui import UI
-from labkit.workspace import META_DIR, Manifest, changes_since_render, hash_tree, iter_files, protected_changes, render_starter, text_lines
+from labkit.workspace import (
+    META_DIR,
+    Manifest,
+    changes_since_render,
+    enclosing_workspace,
+    hash_tree,
+    iter_files,
+    protected_changes,
+    render_starter,
+    text_lines,
+)
 
 FORMAT_VERSION = 1
 TOOL_PACKAGES = ("mlflow", "evidently", "prefect", "scikit-learn", "pandas", "numpy", "pytest")
 
 
 def submit_lab(
-    *, workspace: Path | None, out: Path | None, grade_first: bool, ui: UI,
+    *, workspace: Path | None, out: Path | None, grade_first: bool, ui: UI, force: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
-    """Pack the given workspace, or the running lab's — after a fresh visible grade when
-    that lab is running, so the archive carries the candidate's latest self-check."""
+    """Pack the given workspace, else the one the user stands in, else the running lab's —
+    after a fresh visible grade when that is the running lab's, so the archive carries the
+    candidate's latest self-check. The destination is checked before anything runs, and an
+    existing archive is replaced only with ``force``."""
     session = load_session()
+    if workspace is None:
+        workspace = enclosing_workspace(Path.cwd())
     if workspace is None:
         if session is None:
             raise NotFoundError("no lab is running and no --workspace was given", hint="labkit submit --workspace DIR")
         workspace = session.workspace_path
     workspace = workspace.resolve()
+    ui.note(f"packing the workspace {workspace}")
+    if out is not None:
+        out = out / default_archive_name(workspace) if out.is_dir() else out
+        check_file_destination(out, option="--out", force=force)
     if grade_first and session is not None and session.workspace_path == workspace:
         from labkit.grading.grade import grade_lab
 
-        grade_lab(hidden=False, fmt="json", out=None, ui=ui)
-    return build_submission(workspace=workspace, out=out)
+        grade_lab(hidden=False, fmt="json", out=None, ui=ui, session=session)
+    elif grade_first:
+        why = "no lab is running" if session is None else "it is not the running lab's workspace"
+        ui.note(f"not graded first: {why} (its last grade, if any, is packed)")
+    return build_submission(workspace=workspace, out=out, force=force)
 
 
-def build_submission(*, workspace: Path, out: Path | None = None) -> tuple[Path, dict[str, Any]]:
+def default_archive_name(workspace: Path) -> str:
+    """<lab>-seed<N>-submission-<time>.tar.gz, from the workspace's manifest."""
+    manifest = Manifest.read(workspace)
+    lab = f"{manifest.lab_id}-seed{manifest.seed}" if manifest else workspace.name
+    return f"{lab}-submission-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.tar.gz"
+
+
+def build_submission(*, workspace: Path, out: Path | None = None, force: bool = False) -> tuple[Path, dict[str, Any]]:
     manifest = Manifest.read(workspace)
     if manifest is None:
         raise NotFoundError(
@@ -94,7 +123,8 @@ def build_submission(*, workspace: Path, out: Path | None = None) -> tuple[Path,
         "protected": {p: {"rendered": h, "current": current.get(p, "")} for p, h in manifest.files.items()
                       if any(fnmatch.fnmatch(p, pat) for pat in lab.spec.workspace.protected)},
     }
-    out = out or workspace.parent / f"{lab.id}-seed{manifest.seed}-submission-{now:%Y%m%d-%H%M%S}.tar.gz"
+    out = out or _unused(workspace.parent / default_archive_name(workspace))
+    check_file_destination(out, option="--out", force=force)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(out, "w:gz") as archive:
         _add_bytes(archive, "submission.json", json.dumps(record, indent=2))
@@ -106,6 +136,15 @@ def build_submission(*, workspace: Path, out: Path | None = None) -> tuple[Path,
             archive.add(path, arcname=f"workspace/{path.relative_to(workspace).as_posix()}", recursive=False)
         archive.add(workspace / META_DIR / "manifest.json", arcname=f"workspace/{META_DIR}/manifest.json")
     return out, record
+
+
+def _unused(path: Path) -> Path:
+    """The default name, made unique: a second submit within the same second keeps the first."""
+    n, candidate = 1, path
+    while candidate.exists():
+        candidate = path.with_name(path.name.replace(".tar.gz", f"-{n}.tar.gz"))
+        n += 1
+    return candidate
 
 
 def _starter_diff(lab: Any, seed: int, workspace: Path, added: list[str]) -> str:

@@ -17,7 +17,9 @@ from labkit.catalog import load_lab, require_sources
 from labkit.grading.reports import default_filename, render
 from labkit.grading.results import GradeResult
 from labkit.grading.runner import run_checks
-from labkit.lifecycle import require_session
+from labkit.destinations import check_file_destination, check_folder_destination
+from labkit.errors import BadInput
+from labkit.lifecycle import require_session_here
 from labkit.session import Session, write_json_atomic
 from labkit.ui import UI
 from labkit.workspace import META_DIR
@@ -35,8 +37,13 @@ class GradeOutcome:
 
 def grade_lab(
     *, hidden: bool, fmt: str, out: Path | None, ui: UI, timeout_s: float | None = None, select: tuple[str, ...] = (),
+    session: Session | None = None,
 ) -> GradeOutcome:
-    session = require_session()
+    """Grade ``session`` (a caller that already chose it: submit), else the running lab's,
+    which must be the workspace the user stands in, if any."""
+    session = session or require_session_here(command="labkit grade", ui=ui)
+    if out is not None:  # before the grade: minutes of checks must not end in an unwritable --out
+        _check_report_destination(out)
     if hidden:  # before anything runs: a "hidden" grade of the visible checks alone would mislead
         require_sources(load_lab(session.lab_id), hidden_checks=True, command="labkit grade --hidden")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
@@ -52,9 +59,21 @@ def grade_lab(
     report_path = None
     if out is not None:
         report_path = out / default_filename(fmt) if out.is_dir() else out
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(render(result, fmt))
+        try:
+            report_path.parent.mkdir(parents=True, exist_ok=True)
+            report_path.write_text(render(result, fmt))
+        except OSError as exc:  # it changed during the grade; the record above stands
+            raise BadInput(f"--out {report_path}: {exc.strerror or exc}",
+                           hint=f"the grade is recorded in {record}") from None
     return GradeOutcome(result, record, report_path)
+
+
+def _check_report_destination(out: Path) -> None:
+    """--out is a folder (the report goes inside, under its format's name) or a file."""
+    if out.is_dir():
+        check_folder_destination(out, option="--out")
+    else:
+        check_file_destination(out, option="--out")
 
 
 def log_grade(workspace: Path, result: GradeResult, select: tuple[str, ...]) -> None:

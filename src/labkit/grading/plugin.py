@@ -141,6 +141,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     if status is None:
         return  # a passing setup: wait for the call phase
     _REPORTED.add(item.nodeid)
+    seen = _EVIDENCE.pop(item.nodeid, [])
+    if seen:  # what the check saw: the whole story of a pass, the context of a fail
+        output = "\n".join([*([output] if output else []), *(f"seen: {line}" for line in seen)])
     _write({
         "event": "result", **_info_dict(info), "status": status.value,
         "output": output[:OUTPUT_LIMIT], "duration_s": round(_SETUP_S.pop(item.nodeid, 0.0) + report.duration, 3),
@@ -148,6 +151,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
 
 
 _SETUP_S: dict[str, float] = {}  # setup time of checks whose call phase is still to come
+_EVIDENCE: dict[str, list[str]] = {}  # per check: the lines it recorded through ``evidence``
 
 
 def _classify(report: pytest.TestReport, call: pytest.CallInfo) -> tuple[Status | None, str]:
@@ -198,6 +202,19 @@ def _write(record: dict[str, Any]) -> None:
 @pytest.fixture(scope="session")
 def grade_context() -> GradeContext:
     return _context()
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> Any:
+    """``evidence("alerted on batch 3, flagged tenure_months")``: one line of what the check
+    observed. Reports show it beside a pass (so an honest pass and one that games the
+    inputs read differently) and under a fail's symptom."""
+    lines = _EVIDENCE.setdefault(request.node.nodeid, [])
+
+    def record(line: str) -> None:
+        lines.append(" ".join(str(line).split())[:300])
+
+    return record
 
 
 @pytest.fixture(scope="session")

@@ -52,6 +52,20 @@ def find_tool(name: str) -> str | None:
     return None
 
 
+def off_path_dirs(names: tuple[str, ...]) -> list[str]:
+    """The folders of those tools that labkit finds only off PATH (the offline cache,
+    ~/go/bin), in order, once each. Tools PATH already reaches add nothing: putting their
+    folder (say /usr/local/bin) first would reorder the user's own PATH."""
+    dirs: list[str] = []
+    for name in names:
+        if shutil.which(name):
+            continue
+        found = find_tool(name)
+        if found and str(Path(found).parent) not in dirs:
+            dirs.append(str(Path(found).parent))
+    return dirs
+
+
 def docker_socket_answers(path: Path = DOCKER_SOCKET) -> bool:
     """Is a Docker engine listening? A connect is cheap; `docker info` costs ~0.1 s."""
     host = os.environ.get("DOCKER_HOST", "")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labkit.destinations import check_folder_destination
 from labkit.errors import LabSourcesMissing, NotFoundError, UserError
 from labkit.proc import DEFAULT_RUNNER
 from labkit.review.report import leaderboard, write_leaderboard, write_reports
@@ -51,6 +52,7 @@ def review_submissions(
 ) -> ReviewSummary:
     """backend "local": worker processes (or containers) on this machine; "k8s": one
     Kubernetes Job per submission (labkit.review.kube_batch). Same records, reports, resume."""
+    check_folder_destination(out, option="--out")  # first: no review may end in an unwritable OUT
     archives = expand(submissions)
     if jobs < 1:
         raise UserError("--jobs must be at least 1")

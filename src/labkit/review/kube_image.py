@@ -43,9 +43,10 @@ def tree_digest(roots: list[Path], extra: list[bytes] = ()) -> str:
 
 def labkit_source() -> str:
     """What pip builds labkit's wheel from: this checkout, else the published release."""
-    root = Path(__file__).resolve().parents[3]
-    return str(root) if (root / "pyproject.toml").is_file() and (root / "src" / "labkit").is_dir() \
-        else f"labkit=={__version__}"
+    from labkit.bundles.wheel import DISTRIBUTION, source_checkout
+
+    root = source_checkout()
+    return str(root) if root else f"{DISTRIBUTION}=={__version__}"
 
 
 def ensure_review_image(*, base: str, labs_roots: list[Path], progress: Callable[[str], None],

@@ -49,6 +49,11 @@ class Runtime(abc.ABC):
         """Environment for the candidate's shell and code (e.g. KUBECONFIG)."""
         return {}
 
+    def path_dirs(self, info: dict[str, Any]) -> list[str]:
+        """Folders to put first on the candidate's PATH: where the tools this runtime uses
+        live when PATH does not reach them."""
+        return []
+
     @abc.abstractmethod
     def start_service(self, ctx: RuntimeContext, service: str) -> ServiceInfo:
         """Start one service, wait until it answers its health check, return how to reach it."""

@@ -24,6 +24,7 @@ from labkit.session import ServiceInfo
 
 PLATFORM_NAMESPACE = "labkit"
 SYSTEM_READY_TIMEOUT_S = 300
+CANDIDATE_TOOLS = ("kind", "kubectl", "docker")  # what a kind lab's deploy scripts call
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,9 @@ class KindRuntime(Runtime):
     def env(self, info: dict[str, Any]) -> dict[str, str]:
         cluster = info.get("cluster")
         return {"KUBECONFIG": cluster["kubeconfig"]} if cluster else {}
+
+    def path_dirs(self, info: dict[str, Any]) -> list[str]:
+        return tools.off_path_dirs(CANDIDATE_TOOLS)
 
     def start_service(self, ctx: RuntimeContext, service: str) -> ServiceInfo:
         from labkit.kube.images import ensure_platform_image

@@ -34,8 +34,9 @@ def played(scenarios, name: str) -> tuple[Loop, Scenario]:
     title="A clean batch starts no retrain",
     feedback="Drift was measured but not acted on: a batch that did not drift must not retrain the model.",
 )
-def test_clean_batches_start_no_retrain(scenarios):
+def test_clean_batches_start_no_retrain(scenarios, evidence):
     _, clean = played(scenarios, "clean")
+    evidence(f"clean batches {', '.join(clean.batches)}: {len(clean.versions)} model version(s) registered")
     expect(not clean.versions, f"after clean batches {', '.join(clean.batches)}: {len(clean.versions)} retrain(s): "
                                f"{clean.describe_versions()}")
 
@@ -45,8 +46,9 @@ def test_clean_batches_start_no_retrain(scenarios):
     title="A drift episode leads to exactly one retrain",
     feedback="Three drifted batches within seconds are one episode: one retrain, not one per batch or none.",
 )
-def test_drift_episode_retrains_once(scenarios):
+def test_drift_episode_retrains_once(scenarios, evidence):
     _, episode = played(scenarios, "episode")
+    evidence(f"drifted batches {', '.join(episode.batches)}: {episode.describe_versions()}")
     expect(len(episode.versions) == 1,
            f"after drifted batches {', '.join(episode.batches)} (3 s apart): {len(episode.versions)} model versions "
            f"registered within {RETRAIN_WAIT_S} s, expected exactly 1: {episode.describe_versions()}")
@@ -58,8 +60,9 @@ def test_drift_episode_retrains_once(scenarios):
     feedback="Trained on the new traffic, the challenger beats the old champion on the verified holdout by far "
              "more than the margin: it should be promoted.",
 )
-def test_better_challenger_promoted(scenarios):
+def test_better_challenger_promoted(scenarios, evidence):
     loop, episode = played(scenarios, "episode")
+    evidence(f"champion v{episode.champion_before} before the episode, v{episode.champion_after} after")
     expect(bool(episode.versions), "the drift episode registered no model version")
     new = {v.number for v in episode.versions}
     expect(episode.champion_after in new,
@@ -72,13 +75,14 @@ def test_better_challenger_promoted(scenarios):
     feedback="Tags on every new version: trigger, trigger_batch, data_window, parent_version, challenger_auc, "
              "champion_auc, promoted (BRIEF.md), with values that match what happened.",
 )
-def test_lineage_tags(scenarios):
+def test_lineage_tags(scenarios, evidence):
     loop, episode = played(scenarios, "episode")
     _, poisoned = played(scenarios, "poisoned")
     expect(bool(episode.versions), "the drift episode registered no model version to read lineage from")
     problems = lineage_problems(loop, episode, episode.versions[0], parent=episode.champion_before)
     if poisoned.versions:
         problems += lineage_problems(loop, poisoned, poisoned.versions[0], parent=poisoned.champion_before)
+    evidence(f"lineage read on {', '.join(f'v{v.versions[0].number}' for v in (episode, poisoned) if v.versions)}")
     expect(not problems, "; ".join(problems))
 
 
@@ -121,8 +125,10 @@ def lineage_problems(loop: Loop, scenario: Scenario, version, *, parent: str) ->
     feedback="A drifted batch whose labels are all wrong trains a bad challenger: it must be registered "
              "(promoted=false) and the champion must stay.",
 )
-def test_poisoned_window_not_promoted(scenarios):
+def test_poisoned_window_not_promoted(scenarios, evidence):
     _, poisoned = played(scenarios, "poisoned")
+    evidence(f"wrong-label batch {poisoned.batches[0]}: {poisoned.describe_versions()}; champion "
+             f"v{poisoned.champion_before} -> v{poisoned.champion_after}")
     expect(len(poisoned.versions) == 1,
            f"after drifted batch {poisoned.batches[0]} with wrong labels (after the {COOLDOWN_S} s cooldown): "
            f"{len(poisoned.versions)} versions registered, expected 1: {poisoned.describe_versions()}")
@@ -137,8 +143,9 @@ def test_poisoned_window_not_promoted(scenarios):
     feedback="Five drifted batches landing at once are one episode: deduplicate (the trigger's window, a cooldown, "
              "a concurrency limit) so that exactly one retrain happens.",
 )
-def test_burst_retrains_once(scenarios):
+def test_burst_retrains_once(scenarios, evidence):
     _, burst = played(scenarios, "burst")
+    evidence(f"burst of {len(burst.batches)} drifted batches: {burst.describe_versions()}")
     expect(len(burst.versions) == 1,
            f"after 5 drifted batches at once ({', '.join(burst.batches)}): {len(burst.versions)} versions registered, "
            f"expected exactly 1: {burst.describe_versions()}")
@@ -150,10 +157,14 @@ def test_burst_retrains_once(scenarios):
     feedback="After a promotion, POST /predict must answer with the new champion's version and predictions "
              f"within {SERVING_WAIT_S} s, without a restart.",
 )
-def test_serving_follows_champion(scenarios):
+def test_serving_follows_champion(scenarios, evidence):
     scenarios["serving"]
     loop, episode = played(scenarios, "episode")
     seen = loop.serving
+    if seen is not None:
+        evidence(f"API answered model_version={seen.answered_version!r} "
+                 + (f"{seen.seconds:.0f} s after v{seen.expected_version} became the champion"
+                    if seen.seconds is not None else f"while v{seen.expected_version} was the champion"))
     expect(seen is not None, "the drift episode promoted no challenger, so there was no new champion to follow")
     expect(seen.seconds is not None,
            f"{SERVING_WAIT_S} s after v{seen.expected_version} became the champion, the API still answered "
@@ -169,8 +180,9 @@ def test_serving_follows_champion(scenarios):
     feedback="The retraining flow should run through the Prefect server (a deployment started by a trigger or an "
              "automation). If NOTES.md justifies another design, a reviewer may grant this point by hand.",
 )
-def test_retrains_are_prefect_flow_runs(scenarios):
+def test_retrains_are_prefect_flow_runs(scenarios, evidence):
     loop, episode = played(scenarios, "episode")
     runs = [run for run in loop.flow_runs() if run.get("deployment_id")]
     completed = [run for run in runs if (run.get("state") or {}).get("type") == "COMPLETED"]
+    evidence(f"{len(completed)} of {len(runs)} deployment flow runs completed on the grade's Prefect server")
     expect(bool(completed), f"the Prefect server recorded {len(runs)} deployment flow runs and none completed")

@@ -83,6 +83,26 @@ def brief(check: CheckResult, limit: int = 160) -> str:
     return symptom or hint
 
 
+def observed(check: CheckResult, lines: int = 3, limit: int = 200) -> list[str]:
+    """What the grader saw, first lines first: a failed check's symptom, or the evidence a
+    passed one recorded. A reviewer must be able to tell a real flaw from a grader's false
+    positive or a timing flake without opening result.json."""
+    out = [ln.strip() for ln in plain(check.output).splitlines() if ln.strip()][:lines]
+    return [ln if len(ln) <= limit else ln[: limit - 1] + "…" for ln in out]
+
+
+def detail(check: CheckResult) -> list[str]:
+    """The lines a report puts beside a check: what was seen, then (unless it passed) the
+    author's hint."""
+    seen = observed(check)
+    if check.status is Status.PASS:
+        return seen
+    hint = [ln.strip() for ln in plain(check.feedback).splitlines() if ln.strip()]
+    if hint and seen:
+        hint[0] = f"hint: {hint[0]}"
+    return [*seen, *hint]
+
+
 def _first_line(text: str, limit: int) -> str:
     line = next((ln.strip() for ln in plain(text).splitlines() if ln.strip()), "")
     return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -22,7 +22,8 @@ _INFRA_EXPLANATION = (
 
 
 def _test_output(check: CheckResult) -> str:
-    parts = [check.feedback, _common.plain(check.output)]
+    # What the grader saw first (a student reads the top), the author's hint after it.
+    parts = [_common.plain(check.output), "" if check.status is Status.PASS else check.feedback]
     if check.status is Status.ERROR:
         parts.insert(0, f"{INFRA_PREFIX} {_INFRA_EXPLANATION}")
     return "\n\n".join(p for p in parts if p)

@@ -36,9 +36,9 @@ def _e(text: object) -> str:
 
 def _row(check: CheckResult) -> str:
     status = check.status.value
-    detail = "" if check.status is Status.PASS else _e(check.feedback or _common.brief(check))
-    if check.output and check.status is not Status.PASS:
-        detail += f"<details><summary>output</summary><pre>{_e(check.output)}</pre></details>"
+    detail = "<br>".join(_e(line) for line in _common.detail(check))
+    if check.output and check.status is not Status.PASS and len(check.output.splitlines()) > 3:
+        detail += f"<details><summary>full output</summary><pre>{_e(check.output)}</pre></details>"
     label = _e(_common.STATUS_LABEL[check.status])
     return (
         f'<tr class="{status}"><td class="status {status}">{label}</td>'
@@ -73,7 +73,7 @@ def render(result: GradeResult) -> str:
 
     checks = _common.candidate_checks(result)
     if checks:
-        body += ["<h2>Checks</h2>", _table(checks, "Feedback")]
+        body += ["<h2>Checks</h2>", _table(checks, "What the grader saw")]
     errors = _common.infra_checks(result)
     if errors:
         body.append(

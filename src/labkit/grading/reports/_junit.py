@@ -54,14 +54,18 @@ def render(result: GradeResult) -> str:
                 "time": f"{check.duration_s:.3f}",
             },
         )
+        # The message is what CI summaries show: what was seen first, the author's hint after.
+        message = " | ".join(_common.detail(check))
         if check.status is Status.FAIL:
-            outcome = ET.SubElement(case, "failure", {"message": _clean(check.feedback)})
+            outcome = ET.SubElement(case, "failure", {"message": _clean(message)})
         elif check.status is Status.ERROR:
-            message = check.feedback or "infrastructure error (not the candidate's fault; regrade)"
+            message = message or "infrastructure error (not the candidate's fault; regrade)"
             outcome = ET.SubElement(
                 case, "error", {"message": _clean(message), "type": "infrastructure"}
             )
         else:
+            if check.output:
+                ET.SubElement(case, "system-out").text = _clean(check.output)
             continue
         outcome.text = _clean(check.output)
 

@@ -27,8 +27,8 @@ def _fenced(text: str) -> str:
 
 
 def _row(check: CheckResult) -> str:
-    feedback = "" if check.status is Status.PASS else check.feedback or _common.brief(check)
-    cells = (_common.STATUS_LABEL[check.status], check.title, _common.check_points(check), feedback)
+    cells = (_common.STATUS_LABEL[check.status], check.title, _common.check_points(check),
+             "\n".join(_common.detail(check)))
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
 
@@ -51,7 +51,7 @@ def render(result: GradeResult) -> str:
 
     checks = _common.candidate_checks(result)
     if checks:
-        lines += ["## Checks", "", *_table(checks, "feedback"), ""]
+        lines += ["## Checks", "", *_table(checks, "what the grader saw"), ""]
     errors = _common.infra_checks(result)
     if errors:
         lines += [f"## {_cell(_common.INFRA_HEADING)}", "", *_table(errors, "detail"), ""]

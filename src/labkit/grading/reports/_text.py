@@ -55,7 +55,7 @@ def render(result: GradeResult, *, color: bool, width: int) -> str:
         table.add_column("Points", justify="right", no_wrap=True)
         table.add_column("Feedback")
         for check in checks:
-            feedback = "" if check.status is Status.PASS else _common.brief(check)
+            feedback = "\n".join(_common.detail(check))
             table.add_row(
                 status_cell(check), Text(check.title), _common.check_points(check), Text(feedback)
             )

@@ -1,0 +1,144 @@
+"""`labkit verify LAB`: a lab proves its grader, as an author command and as what
+tests/labs runs.
+
+On each seed: the untouched starter scores at most ``max_starter_percent``; the reference
+solution scores 100 % on every repeat; each ``wrong/`` fix fails (not errors) the checks
+its index names; each ``fair/`` alternative keeps 100 %; mutants of the solution lose
+points (a survivor is a missing check unless ``mutants/equivalent.yaml`` says in one line
+why it is harmless); with ``stress``, the solution graded with every core busy gives the
+idle grade's per-check results, or ``error``.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from labkit.catalog import Lab, load_lab, require_sources
+from labkit.errors import BadInput
+from labkit.grading.results import GradeResult, Status
+from labkit.ui import UI
+from labkit.verify.labrun import LabUnderTest, running_lab
+from labkit.verify.mutants import equivalents, sample, solution_mutants
+from labkit.verify.report import Finding, MutantOutcome, VerifyReport
+from labkit.verify.stress import cores_busy
+
+
+def verify_lab(*, lab_id: str, seeds: list[int], repeats: int = 3, mutants: int | None = 0,
+               stress: bool = False, ui: UI) -> VerifyReport:
+    """``mutants``: how many to grade (a fixed sample), None for all, 0 for none."""
+    lab = load_lab(lab_id)
+    require_sources(lab, hidden_checks=True, solution=True, command="labkit verify")
+    report = VerifyReport(lab_id=lab.id, seeds=list(seeds))
+    known = equivalents(lab)
+    for seed in seeds:
+        with running_lab(lab, seed, ui) as under_test:
+            report.add(check_starter(lab, under_test))
+            graded = check_solution(under_test, repeats)
+            report.findings += [finding for finding, _ in graded]
+            report.findings += check_corpus(lab, under_test, "wrong") + check_corpus(lab, under_test, "fair")
+            if mutants != 0:
+                report.mutants_total, outcomes = check_mutants(lab, under_test, mutants, known, ui)
+                report.mutants += outcomes
+            if stress:
+                report.add(check_stress(under_test, graded[0][1]))
+    return report
+
+
+def check_starter(lab: Lab, run: LabUnderTest) -> Finding:
+    run.restore(solved=False)
+    result = run.grade()
+    limit = lab.spec.grading.max_starter_percent
+    ok = result.complete and result.percent <= limit
+    return Finding("starter", f"seed {run.seed}", ok,
+                   f"{result.percent:.0f}% (limit {limit:g}%)" + ("" if result.complete else "; incomplete"),
+                   _failing(result) if not ok else "")
+
+
+def check_solution(run: LabUnderTest, repeats: int) -> list[tuple[Finding, GradeResult]]:
+    out = []
+    for attempt in range(1, repeats + 1):
+        run.restore(solved=True)
+        result = run.grade()
+        out.append((Finding("solution", f"seed {run.seed} grade {attempt}", result.full_marks,
+                            f"{result.percent:.0f}%", "" if result.full_marks else _failing(result)), result))
+    return out
+
+
+def corpus(lab: Lab, kind: str) -> list[tuple[str, dict]]:
+    index = lab.path / kind / "index.yaml"
+    return list((yaml.safe_load(index.read_text()) or {}).items()) if index.exists() else []
+
+
+def check_corpus(lab: Lab, run: LabUnderTest, kind: str) -> list[Finding]:
+    """``wrong``: each fails (not errors) the checks it names; ``fair``: each keeps 100 %."""
+    return [check_entry(lab, run, kind, name, meta) for name, meta in corpus(lab, kind)]
+
+
+def check_entry(lab: Lab, run: LabUnderTest, kind: str, name: str, meta: dict) -> Finding:
+    run.restore(solved=True)
+    patch = next((p for p in (lab.path / kind / f"{name}{ext}" for ext in (".patch", ".diff")) if p.exists()), None)
+    if patch is None:
+        return Finding(kind, name, False, f"no {kind}/{name}.patch or .diff")
+    try:
+        run.apply_patch(patch)
+    except BadInput as exc:
+        return Finding(kind, name, False, "does not apply to the solution", exc.message)
+    if kind == "fair":
+        result = run.grade()
+        return Finding(kind, name, result.full_marks, f"{result.percent:.0f}%",
+                       "" if result.full_marks else f"{meta.get('description', '')}\n{_failing(result)}")
+    # Only the checks that must catch this flaw: a fail among them is what takes it below 100 %.
+    must_fail = tuple(meta["must_fail"])
+    result = run.grade(select=must_fail)
+    status = {c.check_id.split("::")[-1]: c.status for c in result.checks}
+    missed = [c for c in must_fail if status.get(c) is not Status.FAIL]
+    return Finding(kind, name, not missed and result.complete, f"{result.percent:.0f}% on {', '.join(must_fail)}",
+                   (f"did not fail: {', '.join(f'{c} ({status.get(c)})' for c in missed)}; flaw: "
+                    f"{meta.get('description', '')}\n{_failing(result)}") if missed else "")
+
+
+def check_mutants(lab: Lab, run: LabUnderTest, count: int | None, known: dict[str, str],
+                  ui: UI) -> tuple[int, list[MutantOutcome]]:
+    """(how many mutants the solution has, the outcome of each graded one)."""
+    every = solution_mutants(lab, run.pristine)
+    chosen = sample(every, count, seed=run.seed)
+    out = []
+    for i, mutant in enumerate(chosen, 1):
+        if mutant.id in known:
+            out.append(MutantOutcome(mutant.id, mutant.description, "equivalent", known[mutant.id]))
+            continue
+        run.restore(solved=True)
+        original = (run.workspace / mutant.path).read_text(encoding="utf-8")
+        mutant.apply(run.workspace)
+        ui.note(f"mutant {i}/{len(chosen)}: {mutant.id}")
+        result = run.grade()
+        if not result.complete and result.count(Status.FAIL) == 0:
+            outcome, detail = "error", _failing(result)
+        elif result.full_marks:
+            outcome, detail = "survived", mutant.diff(original)
+        else:
+            failed = [c.check_id.split("::")[-1] for c in result.checks if c.status is Status.FAIL]
+            outcome, detail = "killed", f"failed: {', '.join(failed)}"
+        out.append(MutantOutcome(mutant.id, mutant.description, outcome, detail))
+    return len(every), out
+
+
+def check_stress(run: LabUnderTest, idle: GradeResult) -> Finding:
+    """The solution graded with every core busy: each check as idle, or ``error``."""
+    run.restore(solved=True)
+    with cores_busy():
+        loaded = run.grade()
+    before = {c.check_id: c.status for c in idle.checks}
+    after = {c.check_id: c.status for c in loaded.checks}
+    changed = [f"{check}: {before.get(check)} idle, {status} under load" for check, status in after.items()
+               if status is not before.get(check) and status is not Status.ERROR]
+    return Finding("stress", f"seed {run.seed}", not changed and bool(after),
+                   f"{loaded.percent:.0f}% under load ({idle.percent:.0f}% idle)", "\n".join(changed))
+
+
+def _failing(result: GradeResult) -> str:
+    lines = [f"{c.status.value} {c.check_id}: {c.output.splitlines()[0] if c.output else ''}"[:300]
+             for c in result.checks if c.status is not Status.PASS]
+    if result.engine_error:
+        lines.append(f"engine: {result.engine_error.splitlines()[0]}")
+    return "\n".join(lines)
