@@ -9,7 +9,7 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/lib.sh"
-steps=(10-docker.sh 15-kind.sh 20-base-image.sh 30-k8s-binaries.sh 40-images.sh 45-storage.sh 50-node-image.sh)
+steps=(10-docker.sh 15-kind.sh 17-act.sh 20-base-image.sh 30-k8s-binaries.sh 40-images.sh 45-storage.sh 50-node-image.sh)
 background=(60-python-base.sh)
 selected() {
   [ "$#" -gt 1 ] || return 0

@@ -18,6 +18,7 @@ LOCAL_STACK = ("mlflow", "evidently", "prefect", "scikit-learn", "pandas")
 MIN_LOCAL_MEMORY_GB = 2.0
 MIN_KIND_MEMORY_GB = 6.0
 KIND_VERSION = offline_versions().get("KIND_VERSION", "v0.33.0")
+ACT_VERSION = offline_versions().get("ACT_VERSION", "v0.2.89")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ def diagnose(*, runner: ProcessRunner = DEFAULT_RUNNER) -> list[Finding]:
                        "https://kubernetes.io/docs/tasks/tools/ (offline: labkit offline prepare builds one)")]
     if docker.level == "ok":
         findings.append(_node_image(runner))
+    findings.append(_act(runner))
     findings.append(_cgroup())
     return findings
 
@@ -111,6 +113,22 @@ def _tool(name: str, argv: list[str], runner: ProcessRunner, fix: str) -> Findin
         return Finding(name, "warn", f"installed but not working: {detail}", fix)
     where = "" if shutil.which(name) else f" ({path})"
     return Finding(name, "ok", (text[0] if text else "installed") + where)
+
+
+def _act(runner: ProcessRunner) -> Finding:
+    """act plays GitHub workflows (training-cicd grades with it); only the pinned version
+    is trusted to behave as the lab's checks were proven against."""
+    fix = f"bash infra/offline/17-act.sh   (or: go install github.com/nektos/act@{ACT_VERSION})"
+    path = find_tool("act")
+    if path is None:
+        return Finding("act", "warn", "not installed (needed to grade training-cicd)", fix)
+    result = runner.run([path, "--version"], timeout=10, check=False)
+    text = (result.stdout or result.stderr).strip()
+    if not result.ok:
+        return Finding("act", "warn", f"installed but not working: {text[-200:] or result.returncode}", fix)
+    if not text.endswith(ACT_VERSION.lstrip("v")):
+        return Finding("act", "warn", f"{text} at {path}; training-cicd is graded with {ACT_VERSION}", fix)
+    return Finding("act", "ok", f"{text} ({path})")
 
 
 def _node_image(runner: ProcessRunner) -> Finding:

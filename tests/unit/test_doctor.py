@@ -35,7 +35,8 @@ def test_docker_installed_but_daemon_down_is_a_warning_with_the_fix(monkeypatch)
 def test_kind_runtime_ready_with_docker_and_kind_found_off_path(monkeypatch):
     monkeypatch.setattr(shutil, "which", only("docker"))
     monkeypatch.setattr(doctor, "find_tool", lambda name: f"/cache/bin/{name}" if name != "kubectl" else None)
-    runner = FakeRunner({"docker": (0, "20.10.24"), "kind": (0, "kind v0.33.0"), "image": (1, "")})
+    runner = FakeRunner({"docker": (0, "20.10.24"), "kind": (0, "kind v0.33.0"), "image": (1, ""),
+                         "act": (0, "act version 0.2.89")})
     runner.results["docker"] = (0, "20.10.24")
     found = doctor.diagnose(runner=runner)
     findings = {f.name: f for f in found}
@@ -53,3 +54,17 @@ def test_missing_ml_stack_fails_the_local_runtime(monkeypatch):
     evidently = next(f for f in findings if f.name == "evidently")
     assert evidently.level == "fail" and "labkit[local]" in evidently.fix
     assert not doctor.local_ready(findings)
+
+
+def test_act_missing_or_of_another_version_is_a_warning_with_the_install_command(monkeypatch):
+    """training-cicd grades on the pinned act: doctor names the step that installs it."""
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(doctor, "find_tool", lambda name: None)
+    act = {f.name: f for f in doctor.diagnose(runner=FakeRunner({}))}["act"]
+    assert act.level == "warn" and "infra/offline/17-act.sh" in act.fix and "nektos/act@v0.2.89" in act.fix
+
+    monkeypatch.setattr(doctor, "find_tool", lambda name: "/cache/bin/act" if name == "act" else None)
+    old = {f.name: f for f in doctor.diagnose(runner=FakeRunner({"act": (0, "act version 0.2.80")}))}["act"]
+    assert old.level == "warn" and "v0.2.89" in old.detail
+    pinned = {f.name: f for f in doctor.diagnose(runner=FakeRunner({"act": (0, "act version 0.2.89")}))}["act"]
+    assert pinned.level == "ok" and "/cache/bin/act" in pinned.detail

@@ -18,7 +18,8 @@ from labkit.catalog import lab_dirs, load_all
 from labkit.spec import load_spec
 from tests.conftest import REPO
 
-SECRET_DIRS = ("checks/hidden", "solution", "wrong")
+SECRET_DIRS = ("checks/hidden", "solution", "wrong", "fair")
+OPTIONAL_DIRS = ("fair",)  # honest alternatives to the solution: not every lab keeps them
 PUBLIC = ("lab.yaml", "BRIEF.md", "starter/", "checks/visible/", "checks/conftest.py", "support/")
 LABS = lab_dirs([REPO / "labs"])
 
@@ -73,7 +74,10 @@ def test_the_scan_has_labs_and_secrets_to_look_for():
     assert {"drift-detection", "training-cicd", "broken-deployment"} <= set(LABS)
     for lab_id, lab_dir in LABS.items():
         for sub in SECRET_DIRS:
-            assert _files(lab_dir, sub), f"{lab_id}/{sub} is empty: the scan below would prove nothing"
+            if sub not in OPTIONAL_DIRS:
+                assert _files(lab_dir, sub), f"{lab_id}/{sub} is empty: the scan below would prove nothing"
+    for sub in OPTIONAL_DIRS:
+        assert any(_files(lab_dir, sub) for lab_dir in LABS.values()), f"no lab has {sub}/: the scan would prove nothing"
 
 
 @pytest.mark.parametrize("lab_id", sorted(LABS))

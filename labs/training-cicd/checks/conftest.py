@@ -2,7 +2,8 @@
 
 The grader never runs the candidate's pipeline in the workspace itself: every run is a
 clean checkout (a fresh git repository) with a change committed on top, played through
-the candidate's workflow as GitHub would play a push to main.
+the candidate's workflows on act (a GitHub Actions engine) as GitHub would play a push
+to main or a pull request.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 
 from support import changes, data
 from support.ci import PipelinePlayer, make_checkout
-from support.workflow import Workflow, WorkflowError, pipeline_workflow
+from support.static import WorkflowError, WorkflowFile, read_workflows
 
 
 @pytest.fixture(scope="session")
@@ -29,9 +30,9 @@ def clean_checkout(workspace: Path, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def workflow(clean_checkout: Path) -> Workflow:
+def workflows(clean_checkout: Path) -> list[WorkflowFile]:
     try:
-        return pipeline_workflow(clean_checkout)
+        return read_workflows(clean_checkout)
     except WorkflowError as exc:
         pytest.fail(str(exc), pytrace=False)
 

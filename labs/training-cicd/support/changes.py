@@ -63,7 +63,8 @@ def test_share_late_is_a_percentage():
 '''
 
 
-def _violations(rng: np.random.Generator) -> list[tuple[str, Callable[[pd.DataFrame], pd.DataFrame]]]:
+def _violations(rng: np.random.Generator) -> dict[str, list[tuple[str, Callable[[pd.DataFrame], pd.DataFrame]]]]:
+    """Ways a data drop breaks data/schema.yaml, by kind: the columns, the values, the table."""
     def rows(frame: pd.DataFrame, share: float) -> np.ndarray:
         return rng.choice(len(frame), max(3, int(share * len(frame))), replace=False)
 
@@ -79,6 +80,9 @@ def _violations(rng: np.random.Generator) -> list[tuple[str, Callable[[pd.DataFr
     def renamed_column(frame):
         return frame.rename(columns={"weekend": "is_weekend"})
 
+    def missing_column(frame):
+        return frame.drop(columns=["parcels"])
+
     def missing_distance(frame):
         frame["distance_km"] = frame["distance_km"].astype(float)
         frame.loc[frame.index[rows(frame, 0.03)], "distance_km"] = np.nan
@@ -92,26 +96,57 @@ def _violations(rng: np.random.Generator) -> list[tuple[str, Callable[[pd.DataFr
         frame.loc[frame.index[rows(frame, 0.02)], "pickup_hour"] = 24
         return frame
 
-    return [
-        ("a carrier that is not in the schema ('drone')", unknown_carrier),
-        ("negative distances", negative_distance),
-        ("the column weekend renamed to is_weekend", renamed_column),
-        ("missing values in distance_km, which may not be missing", missing_distance),
-        ("label values outside {0, 1}", label_out_of_set),
-        ("pickup hours of 24", hour_out_of_range),
-    ]
+    def parcels_not_integers(frame):
+        frame["parcels"] = frame["parcels"].astype(object)
+        frame.loc[frame.index[rows(frame, 0.02)], "parcels"] = "two"
+        return frame
+
+    def duplicated_ids(frame):
+        index = frame.index[rows(frame, 0.02)]
+        return pd.concat([frame, frame.loc[index]], ignore_index=True)
+
+    def truncated_export(frame):
+        return frame.iloc[: int(rng.integers(120, 480))].copy()  # fewer than the schema's min_rows
+
+    return {
+        "columns": [
+            ("the column weekend renamed to is_weekend", renamed_column),
+            ("the column parcels missing", missing_column),
+        ],
+        "values": [
+            ("a carrier that is not in the schema ('drone')", unknown_carrier),
+            ("negative distances", negative_distance),
+            ("missing values in distance_km, which may not be missing", missing_distance),
+            ("label values outside {0, 1}", label_out_of_set),
+            ("pickup hours of 24", hour_out_of_range),
+            ("parcels that are not integers ('two')", parcels_not_integers),
+        ],
+        "table": [
+            ("duplicated shipment ids (shipment_id must be unique)", duplicated_ids),
+            ("a truncated export, fewer rows than the schema's min_rows", truncated_export),
+        ],
+    }
 
 
-def schema_violation(shipments: data.Shipments) -> Change:
+def schema_violations(shipments: data.Shipments) -> list[Change]:
+    """One data drop per kind of break (columns, values, table), each drawn from the seed:
+    a validator that checks only some kinds lets one of them through."""
     rng = data.rng_for(shipments.seed, data.STREAM_VIOLATION)
-    violations = _violations(rng)
-    detail, violate = violations[int(rng.integers(len(violations)))]
+    out = []
+    for number, (kind, choices) in enumerate(_violations(rng).items()):
+        choice = int(rng.integers(len(choices)))
+        detail = choices[choice][0]
 
-    def apply(repo: Path) -> None:
-        frame = pd.concat([_read(repo), data.new_rows(shipments)], ignore_index=True)
-        (repo / TRAIN_CSV).write_text(data.to_csv(violate(frame)))
+        def apply(repo: Path, kind=kind, choice=choice, number=number) -> None:
+            # Its own random stream: the file does not depend on which change was played first.
+            own = np.random.default_rng([shipments.seed, data.STREAM_VIOLATION, number])
+            violate = _violations(own)[kind][choice][1]
+            frame = pd.concat([_read(repo), data.new_rows(shipments)], ignore_index=True)
+            (repo / TRAIN_CSV).write_text(data.to_csv(violate(frame)))
 
-    return Change("bad-schema", "Add the shipments of week 47 (new export)", f"data/train.csv with {detail}", apply)
+        out.append(Change(f"bad-schema-{kind}", "Add the shipments of week 47 (new export)",
+                          f"data/train.csv with {detail}", apply))
+    return out
 
 
 def regression(shipments: data.Shipments) -> Change:

@@ -17,11 +17,13 @@ from support.ci import PipelinePlayer, PipelineRun
 class Pushes:
     def __init__(self, player: PipelinePlayer, shipments) -> None:
         self._player = player
+        violations = changes.schema_violations(shipments)
+        self.schema_violations = tuple(c.name for c in violations)
         self._changes = {
             "good": changes.good(shipments),
             "failing-test": changes.failing_test(),
-            "bad-schema": changes.schema_violation(shipments),
             "regressed": changes.regression(shipments),
+            **{c.name: c for c in violations},
         }
         self._runs: dict[str, PipelineRun] = {}
         self._lock = threading.RLock()
@@ -34,17 +36,17 @@ class Pushes:
 
     def _play(self, name: str) -> PipelineRun:
         if name == "good-again":
-            # The same commit and data as the good push, trained again in another checkout:
-            # the pull request of that commit when it trained, else a run up to training.
+            # The same files built a second time: the pull request of the good change when it
+            # trained (GitHub's test merge has the push's tree), else a re-run of the push.
             self["good"]
             pull_request = self["pull-request"]
-            if pull_request.stage("train") is not None:
+            if pull_request.stage("train") is not None and pull_request.tree == self["good"].tree:
                 return pull_request
-            repo, sha = self._player.checkout(self._changes["good"], name="good-again")
-            return self._player.play(self._changes["good"], repo=repo, sha=sha, until="train")
+            return self._player.play(self._changes["good"], name="good-again", rerun_of="good")
         if name == "pull-request":
-            repo, sha = self._player.checkout(self._changes["good"], name="pull-request")
-            return self._player.play(self._changes["good"], repo=repo, sha=sha, event="pull_request")
+            return self._player.play(self._changes["good"], name="pull-request", event="pull_request")
+        if name == "regressed":
+            self._player.restore_champion()  # worse than a known champion, whatever ran before
         return self._player.play(self._changes[name])
 
 

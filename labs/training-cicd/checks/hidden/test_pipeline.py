@@ -9,7 +9,7 @@ import pytest
 
 from labkit.grading import expect
 from support.ci import PipelineRun
-from support.workflow import STAGES
+from support.static import CHAIN, ORDER, STAGES
 
 # Metrics that measure the clock, not the model: allowed to differ between two runs.
 _TIMING = re.compile(r"(time|duration|seconds|latency|_s$)", re.I)
@@ -31,7 +31,7 @@ def _registry_untouched(run: PipelineRun, what: str) -> None:
 @pytest.mark.check(
     points=3,
     title="A good change is trained, registered and promoted",
-    feedback="A healthy commit on main should end with a new model version serving as @champion.",
+    feedback="A healthy commit on main (a data-only push) should end with a new model version serving as @champion.",
 )
 def test_good_change_is_registered_and_promoted(pushes):
     run = pushes["good"]
@@ -56,6 +56,31 @@ def _stopped_before_training(run: PipelineRun, gate: str, what: str) -> None:
     _registry_untouched(run, what)
 
 
+def _order_problems(run: PipelineRun) -> list[str]:
+    """Every call of a stage started after a call of each stage before it had passed."""
+    problems = []
+    for before, after in ORDER:
+        for call in (s for s in run.stages if s.stage == after):
+            if not any(s.stage == before and s.passed and s.end_ms <= call.start_ms for s in run.stages):
+                problems.append(f"`{after}` ran without waiting for `{before}` to pass ({_pushed(run)})")
+    return problems
+
+
+@pytest.mark.check(
+    points=2,
+    title="Stages wait for the ones before them",
+    feedback="Nothing may train before the tests and the data check passed, nor register or deploy before the gate.",
+)
+def test_stages_run_in_order(pushes):
+    problems = []
+    for name in ("good", "regressed"):
+        run = pushes[name]
+        expect(not run.problem, run.problem)
+        expect(run.ran("train"), f"{_pushed(run)}, no stage trained: {run.summary()}{run.failure_output()}")
+        problems += _order_problems(run)
+    expect(not problems, f"the order {CHAIN} is not enforced: " + "; ".join(dict.fromkeys(problems)))
+
+
 @pytest.mark.check(
     points=2,
     title="A failing unit test stops the pipeline before training",
@@ -71,7 +96,8 @@ def test_failing_unit_test_stops_training(pushes):
     feedback="Data that does not match data/schema.yaml must be rejected by validation, and never trained on.",
 )
 def test_schema_violation_fails_validation(pushes):
-    _stopped_before_training(pushes["bad-schema"], "validate", "the data breaks its schema")
+    for name in pushes.schema_violations:
+        _stopped_before_training(pushes[name], "validate", "the data breaks its schema")
 
 
 @pytest.mark.check(
@@ -93,6 +119,8 @@ def test_regressed_model_is_blocked(pushes):
         f"{_pushed(run)}, the worse challenger was promoted: @champion moved from version "
         f"{run.champion_before} to {run.champion_after} ({run.summary()})",
     )
+    expect(not run.new_versions, f"{_pushed(run)}, the worse challenger was registered as version(s) "
+                                 f"{run.new_versions}: only a challenger that passed the gate may be registered")
 
 
 @pytest.mark.check(
@@ -109,12 +137,15 @@ def test_pull_request_does_not_deploy(pushes):
         f"{_pushed(run)}, @champion moved from version {run.champion_before} to {run.champion_after} "
         f"before anything was merged ({run.summary()})",
     )
+    expect(not run.new_versions, f"{_pushed(run)}, model version(s) {run.new_versions} were registered before "
+                                 "anything was merged: only what is pushed to main may be registered")
 
 
 @pytest.mark.check(
     points=2,
     title="The same commit and data train the same model",
-    feedback="Run twice on the same commit and data, training should log exactly the same metrics.",
+    feedback="Run twice on the same code and data (a re-run, or the pull request of a commit), training should "
+             "log exactly the same metrics.",
 )
 def test_training_is_reproducible(pushes):
     first, second = pushes["good"], pushes["good-again"]
@@ -125,7 +156,7 @@ def test_training_is_reproducible(pushes):
         logged = [r.metrics for r in train.runs if r.metrics]
         expect(logged, f"{_pushed(run)}, the training stage logged no MLflow run with metrics")
         metrics.append(max(logged, key=len))
-    expect(first.sha == second.sha, f"the grader built two different commits ({first.sha} vs {second.sha})")
+    expect(first.tree == second.tree, f"the grader built two different trees ({first.tree} vs {second.tree})")
     shared = sorted(k for k in set(metrics[0]) & set(metrics[1]) if not _TIMING.search(k))
     expect(shared, f"two trainings of commit {first.sha[:8]} logged no metric in common: "
                    f"{sorted(metrics[0])} vs {sorted(metrics[1])}")
