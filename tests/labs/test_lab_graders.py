@@ -4,7 +4,8 @@ For each lab in the catalog: its untouched starter scores at most the lab's
 max_starter_percent; its reference solution scores 100% in three consecutive
 grades; and every plausible-but-wrong solution kept in its wrong/ folder scores
 below 100%, failing (not erroring) the checks that name its flaw — graded on just
-those checks, since their failure is what takes the score below 100%.
+those checks, since their failure is what takes the score below 100% — and passing
+those its entry lists under must_pass (a flaw is not charged to another rule's check).
 Seeds: LABKIT_LAB_SEEDS (comma-separated), default one fixed seed per lab.
 """
 
@@ -127,8 +128,10 @@ def test_wrong_solutions_lose_points_on_the_check_that_names_the_flaw(running, s
                          if p.exists())
             subprocess.run(["git", "apply", "--whitespace=nowarn", str(patch)], cwd=running.workspace, check=True,
                            capture_output=True, text=True)
-            # Only the checks that must catch this flaw: a fail among them is what makes the score < 100%.
-            result = running.grade(select=tuple(meta["must_fail"]))
+            # Only the checks that must catch this flaw (a fail among them is what makes the score < 100%),
+            # and those that must not charge it (must_pass: one flaw, one check).
+            must_pass = tuple(meta.get("must_pass", ()))
+            result = running.grade(select=tuple(meta["must_fail"]) + must_pass)
             assert result.complete, f"{name}: the grade did not complete:\n{describe(result)}"
             assert result.percent < 100, f"{name} scored 100%: its flaw ({meta['description']}) goes unnoticed"
             status = {c.check_id.split("::")[-1]: c.status for c in result.checks}
@@ -136,3 +139,7 @@ def test_wrong_solutions_lose_points_on_the_check_that_names_the_flaw(running, s
                 assert status.get(check) is Status.FAIL, (
                     f"{name}: {check} should fail (flaw: {meta['description']}), was {status.get(check)}\n"
                     f"{describe(result)}")
+            for check in must_pass:
+                assert status.get(check) is Status.PASS, (
+                    f"{name}: {check} should pass (the flaw, {meta['description']}, is another check's), "
+                    f"was {status.get(check)}\n{describe(result)}")
