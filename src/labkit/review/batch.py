@@ -189,6 +189,10 @@ def _review(archive: Path, job_dir: Path, sha: str, hidden: bool, policy: Sandbo
     else:
         argv = worker_argv(job_dir / "job.json")
         env = {**os.environ, "LABKIT_HOME": str(job_dir / "home")}
+    if hidden:  # the reviewer's key, to the worker's own environment only (never a file of the job)
+        from labkit.grading.review_key import KEY_ENV, review_key
+
+        env = {**(env or os.environ), KEY_ENV: review_key()}
     proc = DEFAULT_RUNNER.run(argv, timeout=policy.total_timeout_s, cwd=job_dir, env=env, check=False)
     (job_dir / "worker.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     _stop_leftover_services(job_dir / "home")
@@ -224,10 +228,18 @@ def stage(archive: Path, job_dir: Path, sha: str, hidden: bool, policy: SandboxP
     host = enforcement.mode == "subprocess"
     job = {"id": job_dir.name, "job_dir": str(root), "archive": str(root / copy),
            "archive_sha256": sha, "hidden": hidden, "policy": policy.to_dict(),
-           "confine": {"unshare": enforcement.unshare and host, "cgroup": enforcement.cgroup and host},
+           "confine": {"unshare": enforcement.unshare and host, "cgroup": enforcement.cgroup and host,
+                       "hide": _secret_files()},
            "sandbox": {**enforcement.to_dict(), "limits": policy.to_dict()}}
     write_json_atomic(job_dir / "job.json", job)
     return job
+
+
+def _secret_files() -> list[str]:
+    """Reviewer files a candidate command must not read, though the sandbox leaves the disk readable."""
+    from labkit.grading.review_key import key_path
+
+    return [str(key_path())]
 
 
 def worker_argv(job_path: Path) -> list[str]:

@@ -7,8 +7,9 @@ scrubbed environment (no reviewer variables; HOME and TMPDIR in a scratch folder
 a socket guard on PYTHONPATH), and afterwards kills everything left in the cgroup.
 
 Child side (``__main__``), before exec'ing the command: join the cgroup, make every
-mount read-only except the workspace, the scratch folder and the grade's temp folder
-(only the mount namespace sees this), set rlimits (CPU, address space, file size,
+mount read-only except the workspace, the scratch folder and the grade's temp folder,
+and put an empty file over the reviewer's secret files (the review key) (only the
+mount namespace sees this), set rlimits (CPU, address space, file size,
 open files, no core dumps, and NPROC for non-root users), then exec. If confinement
 was asked for and fails, the command does not run (exit 126): fail closed.
 """
@@ -109,6 +110,7 @@ class _Confinement:
         clean.update(env)
         self.env = clean
         child = {"rw": [str(cwd), str(scratch), *spec.get("rw", [])], "mount": bool(spec.get("unshare")),
+                 "hide": list(spec.get("hide") or []),
                  "cpu_s": int(lifetime_s) + 5, "memory": spec["memory_bytes"], "fsize": spec["file_size_bytes"],
                  "nofile": spec["open_files"], "pids": spec["pids"], "cgroup": "", "cwd": str(cwd),
                  "host_mnt_ns": _mount_namespace(),
@@ -201,7 +203,7 @@ def _mount_namespace() -> str:
         return ""
 
 
-def _confine_fs(rw: list[str], host_ns: str) -> None:
+def _confine_fs(rw: list[str], host_ns: str, hide: list[str] = ()) -> None:
     # Never in the reviewer's own namespace: these mounts would land on the host.
     if not host_ns or _mount_namespace() in ("", host_ns):
         raise OSError("not in a mount namespace of its own; refusing to remount anything")
@@ -216,6 +218,9 @@ def _confine_fs(rw: list[str], host_ns: str) -> None:
     writable = [os.path.realpath(p) for p in rw if os.path.isdir(p)]
     for path in writable:
         mount(path, path, MS_BIND | MS_REC)
+    for path in hide:  # the reviewer's secrets (the review key): an empty file in their place
+        if os.path.isfile(path):
+            mount("/dev/null", os.path.realpath(path), MS_BIND)
     for point, options in _mounts():
         if point.startswith(_SKIP_MOUNTS) or any(point == w or point.startswith(w + "/") for w in writable):
             continue
@@ -277,7 +282,7 @@ def main(argv: list[str]) -> None:
         if spec.get("cgroup"):
             Path(spec["cgroup"], "cgroup.procs").write_text(str(os.getpid()))
         if spec.get("mount"):
-            _confine_fs(spec["rw"], spec.get("host_mnt_ns", ""))
+            _confine_fs(spec["rw"], spec.get("host_mnt_ns", ""), hide=spec.get("hide", []))
             os.chdir(spec["cwd"])  # re-enter through the writable bind mount
         _redirect(spec)
         _limits(spec)
