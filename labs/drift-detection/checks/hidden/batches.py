@@ -174,13 +174,15 @@ def neutral_shift(population, predict, reference, rng, choose, n) -> Batch:
 def subtle_shift(population, predict, reference, rng, choose, n) -> Batch:
     """One feature moves by a quarter of a standard deviation or a little more: small, real,
     and what BRIEF.md says the team wants to hear about. A draw is kept when the feature's
-    distance to the baseline is clearly above noise (0.2) and the rest stays typical."""
+    distance to the baseline is clearly above noise (0.2) yet still small (at most 0.35),
+    and the rest stays typical."""
     feature = str(choose.choice(SUBTLE_FEATURES))
     n_std = float(choose.uniform(*SUBTLE_SHIFT) * choose.choice([-1, 1]))
     others = [name for name in data.FEATURES if name != feature]
     for _ in range(100):
         frame = data.shift_numeric(population, population.sample(n, rng), feature, n_std)
-        if data.distance(reference[feature], frame[feature]) >= 0.2 and _typical_columns(frame, reference, others):
+        clear = 0.2 <= data.distance(reference[feature], frame[feature]) <= 0.35
+        if clear and _typical_columns(frame, reference, others):
             return Batch("subtle", _log(frame, predict, rng), feature, f"{feature} moved by {n_std:+.2f} std")
     raise RuntimeError(f"no clear subtle shift of {feature} in 100 draws (seed {population.seed})")
 
@@ -239,9 +241,10 @@ def configured(population, predict, reference, rng, choose, n) -> Batch:
               for day in days}
     window_frame = pd.concat(window.values(), ignore_index=True)
     old_days = [data.BASELINE_DAYS[0] + timedelta(days=i) for i in range(7)]
-    decoys = {f"{day:%Y-%m-%d}.csv": _log(_categorical_shift(population, decoy, 0.5, int(rng.integers(1400, 1601)), rng),
-                                          predict, rng, day)
-              for day in old_days}
+    decoys = {}
+    for day in old_days:
+        changed = _categorical_shift(population, decoy, 0.5, int(rng.integers(1400, 1601)), rng)
+        decoys[f"{day:%Y-%m-%d}.csv"] = _log(changed, predict, rng, day)
     others = [name for name in data.FEATURES if name != feature]
     for _ in range(100):
         frame = data.shift_numeric(population, new_normal(n), feature, n_std)
@@ -267,7 +270,8 @@ def _categorical_shift(population, feature: str, weight: float, rows: int, rng) 
     )
     frame = population.sample(rows, rng)
     target = int(np.argmin(probs))
-    frame[feature] = rng.choice(categories, size=rows, p=(1 - weight) * np.asarray(probs) + weight * np.eye(len(probs))[target])
+    mix = (1 - weight) * np.asarray(probs) + weight * np.eye(len(probs))[target]
+    frame[feature] = rng.choice(categories, size=rows, p=mix)
     return frame
 
 
@@ -279,7 +283,9 @@ def _typical_columns(frame, reference, columns, *, scores: bool = False, predict
     return all(data.distance(reference[name], frame[name]) <= data.TYPICAL_DISTANCE for name in columns)
 
 
-def _log(features: pd.DataFrame, predict: data.Predict, rng: np.random.Generator, day: date = data.BATCH_DAY) -> pd.DataFrame:
+def _log(
+    features: pd.DataFrame, predict: data.Predict, rng: np.random.Generator, day: date = data.BATCH_DAY
+) -> pd.DataFrame:
     return data.as_log(features, predict, day, rng)
 
 

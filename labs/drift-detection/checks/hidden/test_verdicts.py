@@ -183,7 +183,7 @@ def test_reference_window_and_logs_dir_come_from_the_config(hidden):
 @pytest.mark.check(
     points=3,
     title="A subtle but real shift is flagged",
-    feedback="A shift of a quarter of a standard deviation is small but real; BRIEF.md says the team wants to hear of it.",
+    feedback="A shift of a quarter of a standard deviation is small but real: BRIEF.md says the team wants it flagged.",
 )
 @pytest.mark.scenarios("subtle")
 def test_subtle_shift_flagged(hidden):
