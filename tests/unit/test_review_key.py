@@ -97,3 +97,28 @@ def test_a_confined_command_reads_an_empty_file_where_the_key_is(tmp_path, labki
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "''" and key not in done.stdout
     assert key_path().read_text().strip() == key  # hidden from the command only, untouched on disk
+
+
+def test_a_review_hands_the_reviewers_key_to_its_worker_env_and_writes_it_nowhere(tmp_path, labkit_home, monkeypatch):
+    from types import SimpleNamespace
+
+    from labkit.review import batch
+    from labkit.review.sandbox import Enforcement, SandboxPolicy
+    from labkit.ui import UI
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    key = review_key()  # the reviewer's, in their labkit home
+    seen = {}
+
+    def run(argv, *, timeout, cwd, env, check):
+        seen["env"] = env
+        return SimpleNamespace(stdout="", stderr="", timed_out=False, returncode=1)
+
+    monkeypatch.setattr(batch, "DEFAULT_RUNNER", SimpleNamespace(run=run, terminate=lambda *a, **k: None))
+    archive = tmp_path / "s.tar.gz"
+    archive.write_bytes(b"not read by this test")
+    job_dir = tmp_path / "out" / "s"
+    batch._review(archive, job_dir, "0" * 64, True, SandboxPolicy(), Enforcement("subprocess"), UI(json_mode=True))
+    assert seen["env"][KEY_ENV] == key and seen["env"]["LABKIT_HOME"] == str(job_dir / "home")
+    assert not any(key in p.read_text(errors="replace") for p in job_dir.rglob("*") if p.is_file())
+    assert str(key_path()) in (job_dir / "job.json").read_text()  # the file the sandbox hides
