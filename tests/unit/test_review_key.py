@@ -14,7 +14,7 @@ from labkit.errors import BadInput
 from labkit.grading.results import Status
 from labkit.grading.review_key import KEY_ENV, hidden_seed, key_path, review_key
 from labkit.grading.runner import run_checks
-from labkit.review.sandbox import unshare_works
+from labkit.review.sandbox import SandboxPolicy, unshare_works
 
 FIXTURE_LABS = Path(__file__).resolve().parents[1] / "fixtures" / "labs"
 KEY = "k" * 32
@@ -122,3 +122,11 @@ def test_a_review_hands_the_reviewers_key_to_its_worker_env_and_writes_it_nowher
     assert seen["env"][KEY_ENV] == key and seen["env"]["LABKIT_HOME"] == str(job_dir / "home")
     assert not any(key in p.read_text(errors="replace") for p in job_dir.rglob("*") if p.is_file())
     assert str(key_path()) in (job_dir / "job.json").read_text()  # the file the sandbox hides
+
+
+def test_the_docker_review_passes_the_key_by_name_never_its_value(tmp_path, monkeypatch):
+    from labkit.review.sandbox import docker_argv
+
+    monkeypatch.setenv(KEY_ENV, KEY)
+    argv = docker_argv(SandboxPolicy(), job_dir=tmp_path, labs_roots=[], job_file="job.json", name="r")
+    assert argv[argv.index(KEY_ENV) - 1] == "-e" and not any(KEY in arg for arg in argv)
