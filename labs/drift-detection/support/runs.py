@@ -1,13 +1,19 @@
 """Running the candidate's monitor on a batch, once per grade, and reading what it wrote.
 
 Every run is a fresh Python process that imports evidently and mlflow (about ten
-seconds), so each (batch, threshold) pair runs at most once per grade and the checks
-share the result; independent batches run two at a time.
+seconds), so each run key runs at most once per grade and the checks share the result;
+independent batches run two at a time, in an order shuffled afresh for every grade.
+
+Nothing the monitor is handed tells which situation it is in: each run gets a batch
+file and an output folder with random names in one flat folder, so a monitor that
+reads its arguments (or the MLflow param ``current_path``) learns nothing.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +23,8 @@ from typing import Any, Callable
 
 import pandas as pd
 import pytest
+
+import yaml
 
 from support.data import write_csv
 
@@ -30,10 +38,11 @@ EXIT_ALERT = 3
 class MonitorRun:
     """One invocation of the candidate's monitor and what it left behind."""
 
-    batch: str
+    batch: str  # the grader's name for it; never shown to the monitor
     current_path: str  # the --current argument, exactly as passed
     out_dir: Path
     threshold: float | None
+    config: Path | None  # the --config argument, when the run had its own monitor.yaml
     started_at: float  # epoch seconds, to tell this grade's MLflow runs from older ones
     returncode: int | None
     stdout: str
@@ -44,6 +53,7 @@ class MonitorRun:
     @property
     def label(self) -> str:
         flag = "" if self.threshold is None else f" with --threshold {self.threshold}"
+        flag += "" if self.config is None else " with a monitor.yaml of the grader's"
         return f"the {self.batch} batch{flag}"
 
     def verdict(self) -> dict[str, Any]:
@@ -70,55 +80,98 @@ class MonitorRun:
         return path.read_text(errors="replace")
 
 
+RunKey = tuple  # (batch name, threshold or None, config name or None)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One monitor run to make: a batch, and optionally --threshold or a monitor.yaml of the grader's.
+
+    ``config`` is that monitor.yaml's content. With ``logs`` (file name -> frame), the runner
+    writes them to a folder of its own and sets logs_dir to it. logs_dir is always an
+    absolute path, so it means the same read relative to the config file or to the cwd."""
+
+    batch: str
+    frame: pd.DataFrame
+    threshold: float | None = None
+    config_name: str | None = None
+    config: dict[str, Any] | None = None
+    logs: dict[str, pd.DataFrame] | None = None
+
+    @property
+    def key(self) -> RunKey:
+        return (self.batch, self.threshold, self.config_name)
+
+
 class MonitorRunner:
-    """Runs `python monitor.py` in the workspace; caches runs by (batch name, threshold)."""
+    """Runs `python monitor.py` in the workspace; caches runs by key."""
 
     def __init__(self, run_in_workspace: Callable[..., Any], root: Path):
         self._run_in_workspace = run_in_workspace
         self._root = root
-        self._runs: dict[tuple[str, float | None], MonitorRun] = {}
+        self._runs: dict[RunKey, MonitorRun] = {}
         self._lock = threading.Lock()
-        self._key_locks: dict[tuple[str, float | None], threading.Lock] = {}
+        self._key_locks: dict[RunKey, threading.Lock] = {}
+        self._order = random.SystemRandom()  # per grade, never from the seed: order tells nothing
 
     def run(self, batch: str, frame: pd.DataFrame, threshold: float | None = None) -> MonitorRun:
-        key = (batch, threshold)
-        with self._lock:
-            key_lock = self._key_locks.setdefault(key, threading.Lock())
-        with key_lock:
-            if key not in self._runs:
-                self._runs[key] = self._invoke(batch, frame, threshold)
-            return self._runs[key]
+        return self.run_job(Job(batch, frame, threshold))
 
-    def run_all(self, jobs: list[tuple[str, pd.DataFrame, float | None]]) -> dict[tuple[str, float | None], MonitorRun]:
-        """Run several batches, PARALLEL_RUNS at a time; keyed by (batch, threshold).
+    def run_job(self, job: Job) -> MonitorRun:
+        with self._lock:
+            key_lock = self._key_locks.setdefault(job.key, threading.Lock())
+        with key_lock:
+            if job.key not in self._runs:
+                self._runs[job.key] = self._invoke(job)
+            return self._runs[job.key]
+
+    def run_all(self, jobs: list) -> dict[RunKey, MonitorRun]:
+        """Run several jobs (Job, or (batch, frame, threshold)), PARALLEL_RUNS at a time, in a
+        random order; keyed by Job.key.
 
         The grade's first monitor run goes alone: a correct monitor creates its MLflow
         experiment on first use, and two doing so at once hit a race in MLflow 3.17's
         set_experiment (the loser logs to the Default experiment), which is not theirs.
         """
+        jobs = [job if isinstance(job, Job) else Job(*job) for job in jobs]
+        self._order.shuffle(jobs)
         if jobs and not self._runs:
-            self.run(*jobs[0])
+            self.run_job(jobs[0])
         with ThreadPoolExecutor(max_workers=PARALLEL_RUNS) as pool:
-            futures = {(b, t): pool.submit(self.run, b, frame, t) for b, frame, t in jobs}
+            futures = {job.key: pool.submit(self.run_job, job) for job in jobs}
             return {key: future.result() for key, future in futures.items()}
 
-    def _invoke(self, batch: str, frame: pd.DataFrame, threshold: float | None) -> MonitorRun:
-        current = self._root / "batches" / f"{batch}.csv"
-        if not current.exists():
-            current.parent.mkdir(parents=True, exist_ok=True)
-            write_csv(frame, current)
-        suffix = "" if threshold is None else f"-threshold-{threshold}"
-        out_dir = self._root / "out" / f"{batch}{suffix}"
+    def _fresh(self, suffix: str = "") -> Path:
+        """A path in the runner's one flat folder, named by chance alone."""
+        return self._root / f"{secrets.token_hex(6)}{suffix}"
+
+    def _invoke(self, job: Job) -> MonitorRun:
+        current = self._fresh(".csv")
+        write_csv(job.frame, current)
+        out_dir = self._fresh()
         argv = ["python", "monitor.py", "--current", str(current), "--out", str(out_dir)]
-        if threshold is not None:
-            argv += ["--threshold", str(threshold)]
+        if job.threshold is not None:
+            argv += ["--threshold", str(job.threshold)]
+        config = None
+        if job.config is not None:
+            content = dict(job.config)
+            if job.logs is not None:
+                logs_dir = self._fresh()
+                logs_dir.mkdir()
+                for name, frame in job.logs.items():
+                    write_csv(frame, logs_dir / name)
+                content = {"logs_dir": str(logs_dir), **content}
+            config = self._fresh(".yaml")
+            config.write_text(yaml.safe_dump(content, sort_keys=False))
+            argv += ["--config", str(config)]
         started = time.time()
         result = self._run_in_workspace(argv, timeout=MONITOR_TIMEOUT_S)
         return MonitorRun(
-            batch=batch,
+            batch=job.batch,
             current_path=str(current),
             out_dir=out_dir,
-            threshold=threshold,
+            threshold=job.threshold,
+            config=config,
             started_at=started,
             returncode=result.returncode,
             stdout=result.stdout,

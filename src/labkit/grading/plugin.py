@@ -328,6 +328,22 @@ def seed(grade_context: GradeContext) -> int:
 
 
 @pytest.fixture(scope="session")
+def hidden_seed(grade_context: GradeContext) -> int:
+    """The seed of the hidden scenarios: the lab seed under the reviewer's key
+    (labkit.grading.review_key), so a candidate, who has the seed but not the key, cannot
+    regenerate them. Hidden checks only; a bad key is the reviewer's setup, an error."""
+    from labkit.errors import LabkitError
+    from labkit.grading.review_key import hidden_seed as derive, review_key
+
+    if not grade_context.hidden:
+        raise InfraError("hidden_seed is for hidden checks: a visible grade has no review key")
+    try:
+        return derive(review_key(), grade_context.lab_id, grade_context.seed)
+    except LabkitError as exc:
+        raise InfraError(str(exc)) from exc
+
+
+@pytest.fixture(scope="session")
 def lab_dir(grade_context: GradeContext) -> Path:
     return grade_context.lab_dir
 
@@ -437,10 +453,14 @@ def _python(argv: list[str]) -> list[str]:
 
 def _candidate_env(grade_context: GradeContext, extra: dict[str, str] | None) -> dict[str, str]:
     """The environment of a candidate command: the lab's service URLs and the check's
-    additions; outside a sandbox also this process's environment, minus the grade context."""
+    additions; outside a sandbox also this process's environment, minus the grade context
+    and the review key."""
     from labkit.provisioning import service_env
 
-    base = {} if grade_context.sandbox is not None else {k: v for k, v in os.environ.items() if k != CONTEXT_ENV}
+    from labkit.grading.review_key import KEY_ENV
+
+    hide = (CONTEXT_ENV, KEY_ENV)  # the reviewer's key never reaches candidate code
+    base = {} if grade_context.sandbox is not None else {k: v for k, v in os.environ.items() if k not in hide}
     return {**base, **service_env(grade_context.services), **(extra or {})}
 
 

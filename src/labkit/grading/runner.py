@@ -127,7 +127,7 @@ def _confine_spec(sandbox: dict, *, lab: Lab, grade_dir: Path, basetemp: Path,
     from labkit.sandbox.runner import ConfineSpec
 
     spec = {**sandbox, "scratch": str(grade_dir / "scratch"), "rw": [str(basetemp)], "services": dict(services),
-            "hide": [*map(str, labs_roots()), str(lab.path), str(grade_dir)],
+            "hide": [*sandbox.get("hide", []), *map(str, labs_roots()), str(lab.path), str(grade_dir)],
             "show": [str(p) for p in candidate_copy(lab.path)]}
     return ConfineSpec.from_dict(spec).to_dict()  # a typo in a key fails here, not in the child
 

@@ -62,6 +62,9 @@ class ReviewJob:
     # The lab the reviewer has running where the batch started (lab, runtime, workspace,
     # home), if any: a review of a kind lab must not take over its cluster (labkit.review.running).
     running_lab: dict[str, Any] | None = None
+    # Reviewer files a candidate command must not read, though the sandbox leaves the disk
+    # readable (the review key): the confinement puts an empty file in their place.
+    hide: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,7 +72,7 @@ class ReviewJob:
     @classmethod
     def from_dict(cls, data: Any) -> ReviewJob:
         data = _check_keys("job.json", data, cls)
-        missing = [f.name for f in fields(cls) if f.name not in data and f.name != "running_lab"]
+        missing = [f.name for f in fields(cls) if f.name not in data and f.name not in ("running_lab", "hide")]
         if missing:
             raise SchemaError(f"job.json: missing field(s) {', '.join(missing)}")
         return cls(**data)
@@ -289,9 +292,17 @@ def stage(pending: Pending, *, hidden: bool, policy: SandboxPolicy, enforcement:
         hidden=hidden, policy=policy.to_dict(),
         confine={"unshare": enforcement.unshare and host, "cgroup": enforcement.cgroup and host},
         sandbox={**enforcement.to_dict(), "limits": policy.to_dict()}, running_lab=running_lab,
+        hide=_secret_files() if hidden else [],
     )
     pending.folder.write_job(job)
     return job
+
+
+def _secret_files() -> list[str]:
+    """Reviewer files a candidate command must not read (the review key)."""
+    from labkit.grading.review_key import key_path
+
+    return [str(key_path())]
 
 
 def staged_archive(pending: Pending, job: ReviewJob) -> Path:

@@ -42,6 +42,7 @@ def docker_argv(policy: SandboxPolicy, *, job_dir: Path, labs_roots: list[Path],
     argv += [
         "-v", f"{job_dir}:/review", "-e", "LABKIT_LABS_PATH=" + ":".join(f"/labs/{i}" for i in range(len(labs_roots))),
         "-e", "LABKIT_HOME=/review/home",
+        "-e", "LABKIT_REVIEW_KEY",  # by name: its value comes from the caller's env, never from argv
         # -P: the worker's folder is never on its import path (it holds the submission's files)
         "--entrypoint", "python", policy.image, "-P", "-m", "labkit.review.worker", f"/review/{job_file}",
     ]

@@ -120,7 +120,7 @@ def _start_grade_stop(job, work, record, claims, lab, runtime, workspace, protec
         timeout = min(float(lab.spec.grading.timeout_s), float(job.policy["grade_timeout_s"]))
         result = run_checks(lab, workspace=workspace, seed=claims.seed, state_dir=session.state_path,
                             services=session.service_urls(), hidden=job.hidden, grade_dir=work / "grade",
-                            timeout_s=timeout, sandbox={**job.policy, **job.confine},
+                            timeout_s=timeout, sandbox={**job.policy, **job.confine, "hide": job.hide},
                             runtime_context=session.runtime_context())
     finally:
         stop_lab(ui=ui)

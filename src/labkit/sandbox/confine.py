@@ -75,6 +75,8 @@ def hide_paths(mount, hide: list[str], show: list[str]) -> None:  # noqa: ANN001
     starter" means what it says. Shown paths are bound from descriptors opened before
     anything was covered, so they are the originals.
     """
+    for path in {os.path.realpath(p) for p in hide if os.path.isfile(p)}:  # a secret file: empty in its place
+        mount("/dev/null", path, MS_BIND)
     hides = {os.path.realpath(p) for p in hide if os.path.isdir(p)}
     shows = {os.path.realpath(p) for p in show if os.path.exists(p)}
     rules = sorted([(_depth(p), 0, p) for p in hides] + [(_depth(p), 1, p) for p in shows])

@@ -83,18 +83,21 @@ def check_entry(lab: Lab, run: LabUnderTest, kind: str, name: str, meta: dict) -
         run.apply_patch(patch)
     except BadInput as exc:
         return Finding(kind, name, False, "does not apply to the solution", exc.message)
-    if kind == "fair":
-        result = run.grade()
+    if kind == "fair":  # an honest alternative keeps full marks (on the checks it names, if it names some)
+        result = run.grade(select=tuple(meta.get("checks") or ()))
         return Finding(kind, name, result.full_marks, f"{result.percent:.0f}%",
                        "" if result.full_marks else f"{meta.get('description', '')}\n{_failing(result)}")
-    # Only the checks that must catch this flaw: a fail among them is what takes it below 100 %.
-    must_fail = tuple(meta["must_fail"])
-    result = run.grade(select=must_fail)
+    # Only the checks that must catch this flaw (a fail among them is what takes it below 100 %),
+    # and those that must not be charged with it (must_pass: one flaw, one check).
+    must_fail, must_pass = tuple(meta["must_fail"]), tuple(meta.get("must_pass", ()))
+    result = run.grade(select=must_fail + must_pass)
     status = {c.check_id.split("::")[-1]: c.status for c in result.checks}
-    missed = [c for c in must_fail if status.get(c) is not Status.FAIL]
-    return Finding(kind, name, not missed and result.complete, f"{result.percent:.0f}% on {', '.join(must_fail)}",
-                   (f"did not fail: {', '.join(f'{c} ({status.get(c)})' for c in missed)}; flaw: "
-                    f"{meta.get('description', '')}\n{_failing(result)}") if missed else "")
+    problems = [f"{c} should fail, was {status.get(c)}" for c in must_fail if status.get(c) is not Status.FAIL]
+    problems += [f"{c} should pass (the flaw is another check's), was {status.get(c)}"
+                 for c in must_pass if status.get(c) is not Status.PASS]
+    return Finding(kind, name, not problems and result.complete, f"{result.percent:.0f}% on {', '.join(must_fail)}",
+                   (f"{'; '.join(problems)}; flaw: {meta.get('description', '')}\n{_failing(result)}")
+                   if problems else "")
 
 
 def check_mutants(lab: Lab, run: LabUnderTest, count: int | None, known: dict[str, str],

@@ -19,7 +19,7 @@ from support.runs import EXIT_ALERT, EXIT_NO_ALERT
 def runs(monitor, population, champion, baseline):
     samples = data.visible_samples(population, champion, baseline)
     ran = monitor.run_all([(f"sample-{name}", frame, None) for name, frame in samples.items()])
-    return {batch.removeprefix("sample-"): run for (batch, _), run in ran.items()}
+    return {batch.removeprefix("sample-"): run for (batch, *_), run in ran.items()}
 
 
 @pytest.mark.check(

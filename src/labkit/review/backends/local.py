@@ -80,6 +80,10 @@ class LocalBackend:
         else:
             argv = worker_argv(folder.job_file)
             env = worker_env(folder)
+        if hidden:  # the reviewer's key, to the worker's own environment only (never a file of the job)
+            from labkit.grading.review_key import KEY_ENV, review_key
+
+            env = {**(env or os.environ), KEY_ENV: review_key()}
         proc = DEFAULT_RUNNER.run(argv, timeout=policy.total_timeout_s, cwd=folder.path, env=env, check=False)
         folder.log_file.write_text(proc.stdout + proc.stderr, encoding="utf-8")
         stop_leftover_services(folder)
