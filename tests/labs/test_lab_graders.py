@@ -24,6 +24,9 @@ from labkit.verify.labrun import lab_runtime, running_lab
 pytestmark = pytest.mark.labs
 
 SEEDS = [int(s) for s in os.environ.get("LABKIT_LAB_SEEDS", "2026").split(",") if s.strip()]
+# Grades of the solution per lab and seed. CI grades it once (its 90 minutes hold every lab's
+# guarantees only so); the repeats, and the stress grade, are `labkit verify`'s on demand.
+REPEATS = int(os.environ.get("LABKIT_LAB_REPEATS", "3"))
 
 
 def shipped_labs() -> list[Lab]:
@@ -62,8 +65,8 @@ def test_starter_scores_low(running):
     assert finding.ok, f"starter: {finding.summary}\n{finding.detail}"
 
 
-def test_solution_scores_full_marks_three_times(running):
-    for finding, _ in check_solution(running, repeats=3):
+def test_solution_scores_full_marks_every_time(running):
+    for finding, _ in check_solution(running, repeats=REPEATS):
         assert finding.ok, f"{finding.name} of the solution: {finding.summary}\n{finding.detail}"
 
 
