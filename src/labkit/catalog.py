@@ -20,7 +20,7 @@ LABS_PATH_ENV = "LABKIT_LABS_PATH"
 # What only the full lab sources hold: the published wheel leaves these out of every lab
 # (pyproject.toml's exclude; tests/unit/test_lab_sources.py holds the two together), and a
 # review hides them from candidate code.
-SOURCES_ONLY = ("checks/hidden", "solution", "wrong")
+SOURCES_ONLY = ("checks/hidden", "solution", "wrong", "fair", "mutants")
 
 
 @dataclass(frozen=True)
