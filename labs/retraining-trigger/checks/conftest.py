@@ -8,9 +8,9 @@ import threading
 import pytest
 
 from support import data
-from support.loop import Loop, Scenario
+from support.loop import ORDER, Loop, Scenario
 
-ORDER = ["clean", "episode", "serving", "poisoned", "burst"]
+
 
 
 class Scenarios:
@@ -30,6 +30,9 @@ class Scenarios:
                     self._played.append(step)
             return self.loop
 
+    def played(self) -> list[str]:
+        return list(self._played)
+
     def _play_clean(self) -> None:
         loop = self.loop
         loop.play(Scenario("clean"), lambda s: loop.deliver(s, [loop.batch("before"), loop.batch("before")], gap_s=2),
@@ -38,24 +41,40 @@ class Scenarios:
     def _play_episode(self) -> None:
         loop = self.loop
         loop.write_holdout("after")  # the data team verified labels of the new traffic
-        loop.play(Scenario("episode"), lambda s: loop.deliver(s, [loop.batch("after") for _ in range(3)], gap_s=3),
+        loop.play(Scenario("episode"), lambda s: loop.deliver(s, [loop.batch("after") for _ in range(3)], gap_s=2),
                   expect_retrain=True)
 
     def _play_serving(self) -> None:
         episode = self.loop.scenarios["episode"]
+        rows = self.loop.batch("after").head(40)  # drawn whatever the loop did: the data stay a function of the seed
         if episode.champion_after != episode.champion_before:
-            self.loop.watch_serving(self.loop.batch("after").head(40))
+            self.loop.watch_serving(rows)
 
     def _play_poisoned(self) -> None:
         loop = self.loop
         loop.wait_cooldown()
-        loop.play(Scenario("poisoned"), lambda s: loop.deliver(s, [loop.batch("after", labels="inverted")]),
-                  expect_retrain=True)
+        poisoned = loop.play(Scenario("poisoned"), lambda s: loop.deliver(s, [loop.batch("after", labels="inverted")]),
+                             expect_retrain=True)
+        rows = loop.batch("after").head(40)
+        if poisoned.champion_after == poisoned.champion_before:
+            loop.hold_serving(poisoned, rows)
 
-    def _play_burst(self) -> None:
+    def _play_margin(self) -> None:
+        """Traffic shifts again (the data team refreshes the holdout): a challenger better than
+        the champion, but by less than min_auc_gain."""
         loop = self.loop
         loop.wait_cooldown()
-        loop.play(Scenario("burst"), lambda s: loop.deliver(s, [loop.batch("after") for _ in range(5)], together=True),
+        loop.write_holdout("later")
+        frame, gap = loop.within_margin_batch()
+        margin = loop.play(Scenario("margin", note=f"designed so the team's model beats the champion by {gap:.4f}"),
+                           lambda s: loop.deliver(s, [frame]), expect_retrain=True)
+
+    def _play_burst(self) -> None:
+        """Five batches of the new traffic at once, after rejected retrains: one retrain, and its
+        challenger is better than the champion by far."""
+        loop = self.loop
+        loop.wait_cooldown()
+        loop.play(Scenario("burst"), lambda s: loop.deliver(s, [loop.batch("later") for _ in range(5)]),
                   expect_retrain=True)
 
 
