@@ -22,6 +22,7 @@ import time
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -79,6 +80,7 @@ class Scenario:
     last_event_s: float = 0.0  # when the last monitor of the scenario returned
     timing_problem: str = ""  # why the grade cannot vouch for the scenario's end (its checks end error)
     spread_problem: str = ""  # why its events may not fall within one cooldown (the once-checks end error)
+    monitor_spans: list[tuple[float, float]] = field(default_factory=list)  # (start, end) of each monitor
     held: list[tuple[str, list[float]]] = field(default_factory=list)  # API answers after a rejected retrain
     hold_problem: str = ""
     hold_rows: pd.DataFrame | None = None
@@ -254,23 +256,23 @@ class Loop:
         """Write each batch into the batches folder and run the monitor on it, as production does,
         batch i at ``i * gap_s`` seconds (0: all at once, a burst) whatever the monitor's run time:
         each monitor starts at its own fixed offset, concurrently with the others. Each batch is
-        written when its monitor starts (it has landed). If the monitors' runs spread wider than
-        EVENT_SPREAD_S, the events may not fall within one cooldown: recorded as spread_problem."""
+        written when its monitor starts (it has landed). How far apart the events came is
+        judged when the scenario ends (Loop.check_spread)."""
         paths = []
         for _ in frames:
             self._day += 1
             path = self.copy / "data" / "batches" / f"batch-{self._day:04d}.csv"
             scenario.batches.append(path.stem)
             paths.append(path)
-        spans: list[tuple[float, float]] = []
+        spans = scenario.monitor_spans
         origin = time.monotonic()
 
         def land(i: int) -> None:
             time.sleep(max(0.0, origin + i * gap_s - time.monotonic()))
             paths[i].write_text(data.to_csv(frames[i]))
-            started = time.monotonic()
+            started = time.time()
             self._monitor(scenario, paths[i])
-            spans.append((started, time.monotonic()))
+            spans.append((started, time.time()))
 
         threads = [threading.Thread(target=land, args=(i,)) for i in range(len(paths))]
         for thread in threads:
@@ -278,13 +280,30 @@ class Loop:
         for thread in threads:
             thread.join()
         scenario.last_event_s = time.time()
-        if len(spans) > 1:
-            spread = max(end for _, end in spans) - min(start for start, _ in spans)
-            if spread > EVENT_SPREAD_S:
-                scenario.spread_problem = (
-                    f"the monitors of {', '.join(scenario.batches)} ran over {spread:.0f} s (started {gap_s:g} s "
-                    f"apart), so their drift events may not fall within one {COOLDOWN_S} s cooldown: the machine "
-                    f"is too loaded to judge this scenario")
+
+    def check_spread(self, scenario: Scenario) -> None:
+        """How far apart the scenario's events came: from the times the events themselves carry
+        on the grade's Prefect server (any event not Prefect's own, between the first monitor's
+        start and the last one's end), else from the monitors' runs. Wider than EVENT_SPREAD_S,
+        the events may not fall within one cooldown: recorded as spread_problem."""
+        spans = scenario.monitor_spans
+        if len(spans) < 2:
+            return
+        since, until = min(s for s, _ in spans), max(e for _, e in spans)
+        page = _post_json(f"{self.prefect_url}/events/filter", {
+            "filter": {"occurred": {"since": _iso(since - 1), "until": _iso(until + 1)},
+                       "event": {"exclude_prefix": ["prefect."]}}, "limit": 200}) or {}
+        occurred = [_epoch(e["occurred"]) for e in page.get("events") or [] if e.get("occurred")]
+        how = "their events were emitted"
+        if len(occurred) < 2:
+            occurred, how = [since, until], "their monitors ran"
+        spread = max(occurred) - min(occurred)
+        scenario.note = scenario.note or f"events {spread:.1f} s apart"
+        if spread > EVENT_SPREAD_S:
+            scenario.spread_problem = (
+                f"{how} over {spread:.0f} s for batches {', '.join(scenario.batches)} (started at fixed offsets), "
+                f"so they may not fall within one {COOLDOWN_S} s cooldown: the machine is too loaded to judge this "
+                f"scenario")
 
     def _monitor(self, scenario: Scenario, path: Path) -> None:
         done = self.run(["python", "-m", "pipeline.monitor", str(path.relative_to(self.copy))], cwd=self.copy,
@@ -329,6 +348,7 @@ class Loop:
                 break
             time.sleep(1)
         scenario.seen = new
+        self.check_spread(scenario)  # at the end: the server persists events a little after they arrive
         scenario.champion_after = self.champion()
         if scenario.champion_after not in scenario.champions:
             scenario.champions.append(scenario.champion_after)
@@ -460,6 +480,14 @@ def _post_json(url: str, body: dict) -> Any:
             return json.loads(response.read())
     except OSError as exc:
         raise InfraError(f"the grade's Prefect server at {url} did not answer: {exc}") from exc
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, timezone.utc).isoformat()
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def _short_tags(tags: dict[str, str]) -> str:
