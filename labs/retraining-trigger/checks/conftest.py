@@ -21,12 +21,19 @@ class Scenarios:
         self.loop = loop
         self._lock = threading.RLock()
         self._played: list[str] = []
+        self._failed: dict[str, Exception] = {}
 
     def __getitem__(self, name: str) -> Loop:
         with self._lock:
             for step in ORDER[: ORDER.index(name) + 1]:
+                if step in self._failed:  # played once, and it broke: every check that needs it says so
+                    raise self._failed[step]
                 if step not in self._played and not self.loop.startup_problem:
-                    getattr(self, f"_play_{step}")()
+                    try:
+                        getattr(self, f"_play_{step}")()
+                    except Exception as exc:
+                        self._failed[step] = exc
+                        raise
                     self._played.append(step)
             return self.loop
 
