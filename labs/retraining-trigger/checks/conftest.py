@@ -37,9 +37,6 @@ class Scenarios:
                     self._played.append(step)
             return self.loop
 
-    def played(self) -> list[str]:
-        return list(self._played)
-
     def _play_clean(self) -> None:
         loop = self.loop
         loop.play(Scenario("clean"), lambda s: loop.deliver(s, [loop.batch("before"), loop.batch("before")], gap_s=2),
