@@ -46,7 +46,10 @@ RETRAIN_WAIT_S = 120  # from a drift event to its model version
 # returned (enough for an event to reach the server and a trigger to create a flow run).
 QUIET_S = 4
 QUIET_NO_RETRAIN_S = 8
-SETTLE_CAP_S = 180  # after the last event: a Prefect server still with runs to start is a platform fault
+# After the last event: a Prefect server still with runs to start or finish means the grade cannot
+# say which scenario their versions belong to (under load ~20 on 2 cores the starter's retrains
+# took 220 s from event to end), so the scenario's checks end error.
+SETTLE_CAP_S = 420
 SERVING_WAIT_S = 45  # from a promotion to the API answering with the new champion
 HOLD_POLLS, HOLD_GAP_S = 3, 2.0  # after a rejected retrain: the API must keep answering with the champion
 MONITOR_TIMEOUT_S = 120
@@ -345,11 +348,12 @@ class Loop:
             if settled and (new or not expect_retrain or now >= first_deadline):
                 break
             if now >= scenario.last_event_s + SETTLE_CAP_S:
-                waiting = [r for r in active if r["state"] in ("SCHEDULED", "PENDING")]
-                if waiting:
+                if active:
+                    states = ", ".join(sorted({r["state"] for r in active}))
                     scenario.timing_problem = scenario.timing_problem or (
-                        f"{SETTLE_CAP_S} s after the last batch, the grade's Prefect server still had {len(waiting)} "
-                        f"flow run(s) waiting to start: the platform is too slow to judge this scenario")
+                        f"{SETTLE_CAP_S} s after the last batch, the grade's Prefect server still had {len(active)} "
+                        f"flow run(s) not finished ({states}): which scenario their versions belong to cannot be "
+                        f"told, so this scenario is not judged")
                 break
             time.sleep(1)
         scenario.seen = new
