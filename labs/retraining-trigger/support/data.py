@@ -6,6 +6,12 @@ support calls rise, and churn turns around: now the *cheap* plans churn. A champ
 trained before the shift ranks the new traffic badly; a challenger trained on a window
 of new, correctly labelled traffic ranks it well. That gap is what lets the grader
 tell "promoted because it is better" from "promoted anyway".
+
+A third concept, ``later``, is the traffic shifting again (same customers as after the
+shift, but usage now drives churn and expensive plans churn again): a model of the
+"after" traffic ranks it badly, so a challenger trained on it is better by far. Blending
+the two concepts (``concept=w`` between 0 and 1) gives challengers that are better by a
+chosen amount: the grader uses it for one that is better, but by less than the margin.
 """
 
 from __future__ import annotations
@@ -29,14 +35,18 @@ class Population:
     def from_seed(cls, seed: int) -> Population:
         return cls(seed, float(np.random.default_rng([seed, 0]).uniform(0.9, 1.1)))
 
-    def sample(self, n: int, *, regime: str, stream: int, labels: str = "true") -> pd.DataFrame:
-        """``n`` labelled rows of ``regime`` ("before" or "after" the shift).
+    def sample(self, n: int, *, regime: str, stream: int, labels: str = "true", concept: float | None = None
+               ) -> pd.DataFrame:
+        """``n`` labelled rows of ``regime`` ("before" or "after" the shift, or "later").
 
-        ``stream`` makes independent draws (the same stream always gives the same rows);
-        ``labels="inverted"`` is a broken labelling job that wrote every label backwards.
+        ``stream`` makes independent draws (the same stream always gives the same rows,
+        whatever the concept); ``labels="inverted"`` is a broken labelling job that wrote
+        every label backwards. After the shift the concept is ``concept`` of the way from
+        the "after" one (0, the default of "after") to the "later" one (1, that of "later").
         """
-        if regime not in ("before", "after"):
+        if regime not in ("before", "after", "later"):
             raise ValueError(f"unknown regime {regime!r}")
+        w = float(concept if concept is not None else (1.0 if regime == "later" else 0.0))
         rng = np.random.default_rng([self.seed, stream, 0 if regime == "before" else 1])
         if regime == "before":
             tenure = rng.integers(1, 73, n).astype(float)
@@ -51,7 +61,9 @@ class Population:
         if regime == "before":
             logit = -1.0 - 0.045 * k * (tenure - 36) + 0.04 * k * (charges - 70) + 0.45 * (calls - 1.5)
         else:
-            logit = -0.6 - 0.02 * k * (tenure - 12) - 0.07 * k * (charges - 50) + 0.12 * (calls - 3) + 0.06 * (usage - 13)
+            after = -0.6 - 0.02 * k * (tenure - 12) - 0.07 * k * (charges - 50) + 0.12 * (calls - 3) + 0.06 * (usage - 13)
+            later = -0.6 - 0.03 * k * (tenure - 12) + 0.05 * k * (charges - 50) + 0.10 * (calls - 3) - 0.15 * (usage - 13)
+            logit = (1 - w) * after + w * later
         churned = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
         if labels == "inverted":
             churned = 1 - churned

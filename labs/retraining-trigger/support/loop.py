@@ -22,6 +22,7 @@ import time
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,14 +34,30 @@ from support import data
 from support.provision import CHAMPION_ALIAS, register_champion
 
 # What the grader sets in its copy of retrain.yaml (BRIEF.md says so).
-COOLDOWN_S = 20
+COOLDOWN_S = 15
 GRADE_SETTINGS = {"retrain": {"window_batches": 1, "cooldown_seconds": COOLDOWN_S, "min_auc_gain": 0.02},
                   "serving": {"reload_seconds": 3}}
 BATCH_ROWS = 1000
 RETRAIN_WAIT_S = 120  # from a drift event to its model version
-QUIET_S = 15  # no further version for this long: the scenario is over
+# A scenario is over when the grade's Prefect server has no flow run scheduled, pending or
+# running and nothing (versions, the alias, flow runs) has changed for a quiet window: after
+# a retrain, QUIET_S (every event of the scenario reached the server long before its first
+# flow run finished); when none is expected, QUIET_NO_RETRAIN_S after the last monitor
+# returned (enough for an event to reach the server and a trigger to create a flow run).
+QUIET_S = 4
+QUIET_NO_RETRAIN_S = 8
+# After the last event: a Prefect server still with runs to start or finish means the grade cannot
+# say which scenario their versions belong to (under load ~20 on 2 cores the starter's retrains
+# took 220 s from event to end), so the scenario's checks end error.
+SETTLE_CAP_S = 420
 SERVING_WAIT_S = 45  # from a promotion to the API answering with the new champion
+HOLD_POLLS, HOLD_GAP_S = 3, 2.0  # after a rejected retrain: the API must keep answering with the champion
 MONITOR_TIMEOUT_S = 120
+EVENT_SPREAD_S = COOLDOWN_S - 3  # an episode's events must land within this, or its verdict is unknowable
+# The scenarios, in the order they are played (checks/conftest.py plays them).
+ORDER = ["clean", "episode", "serving", "poisoned", "margin", "burst"]
+MARGIN_STREAMS = 90_000
+ACTIVE_STATES = ["SCHEDULED", "PENDING", "RUNNING", "CANCELLING", "PAUSED"]
 NOT_COPIED = {".labkit", ".git", "data", "mlruns", "mlartifacts", "__pycache__", ".pytest_cache", ".venv", "venv"}
 
 
@@ -56,11 +73,24 @@ class Scenario:
     name: str
     batches: list[str] = field(default_factory=list)
     monitor_failures: list[str] = field(default_factory=list)
-    versions: list[Version] = field(default_factory=list)  # registered during the scenario
+    versions: list[Version] = field(default_factory=list)  # attributed to the scenario (Loop.attribute)
+    seen: list[str] = field(default_factory=list)  # versions first registered while it played
     champion_before: str = ""
     champion_after: str = ""
+    champions: list[str] = field(default_factory=list)  # every version the alias named while it played
+    holdout: pd.DataFrame | None = None  # the verified holdout while it played
     started_s: float = 0.0
     last_event_s: float = 0.0  # when the last monitor of the scenario returned
+    timing_problem: str = ""  # why the grade cannot vouch for the scenario's end (its checks end error)
+    spread_problem: str = ""  # why its events may not fall within one cooldown (the once-checks end error)
+    monitor_spans: list[tuple[float, float]] = field(default_factory=list)  # (start, end) of each monitor
+    held: list[tuple[str, list[float]]] = field(default_factory=list)  # API answers after a rejected retrain
+    hold_problem: str = ""
+    hold_rows: pd.DataFrame | None = None
+    note: str = ""  # e.g. how its data was chosen
+
+    def promoted(self, version: Version) -> bool:
+        return version.number in self.champions
 
     def describe_versions(self) -> str:
         if not self.versions:
@@ -183,6 +213,17 @@ class Loop:
     def champion(self) -> str:
         return str(self.client().get_model_version_by_alias(self.model_name, CHAMPION_ALIAS).version)
 
+    def active_flow_runs(self) -> list[dict]:
+        """Flow runs the grade's Prefect server has yet to finish, among those already due (a
+        schedule's future runs are not work in progress): (id, state type) of each."""
+        runs = _post_json(f"{self.prefect_url}/flow_runs/filter",
+                          {"flow_runs": {"state": {"type": {"any_": ACTIVE_STATES}},
+                                         "expected_start_time": {"before_": _iso(time.time() + 1)}}}) or []
+        return [{"id": r.get("id"), "state": (r.get("state") or {}).get("type", "")} for r in runs]
+
+    def run_count(self) -> int:
+        return int(_post_json(f"{self.prefect_url}/flow_runs/count", {}) or 0)
+
     def deployments(self) -> list[dict]:
         return _post_json(f"{self.prefect_url}/deployments/filter", {}) or []
 
@@ -216,28 +257,61 @@ class Loop:
 
     # ---- scenarios -------------------------------------------------------------------------
 
-    def deliver(self, scenario: Scenario, frames: list[pd.DataFrame], *, together: bool = False, gap_s: float = 0) -> None:
-        """Write each batch into the batches folder and run the monitor on it, as production does:
-        one after the other (``gap_s`` apart), or all at once (a burst)."""
+    def deliver(self, scenario: Scenario, frames: list[pd.DataFrame], *, gap_s: float = 0) -> None:
+        """Write each batch into the batches folder and run the monitor on it, as production does,
+        batch i at ``i * gap_s`` seconds (0: all at once, a burst) whatever the monitor's run time:
+        each monitor starts at its own fixed offset, concurrently with the others. Each batch is
+        written when its monitor starts (it has landed). How far apart the events came is
+        judged when the scenario ends (Loop.check_spread)."""
         paths = []
-        for frame in frames:
+        for _ in frames:
             self._day += 1
             path = self.copy / "data" / "batches" / f"batch-{self._day:04d}.csv"
-            path.write_text(data.to_csv(frame))
             scenario.batches.append(path.stem)
             paths.append(path)
-        if together:
-            threads = [threading.Thread(target=self._monitor, args=(scenario, path)) for path in paths]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-        else:
-            for i, path in enumerate(paths):
-                if i and gap_s:
-                    time.sleep(gap_s)
-                self._monitor(scenario, path)
+        spans = scenario.monitor_spans
+        origin = time.monotonic()
+
+        def land(i: int) -> None:
+            time.sleep(max(0.0, origin + i * gap_s - time.monotonic()))
+            paths[i].write_text(data.to_csv(frames[i]))
+            started = time.time()
+            self._monitor(scenario, paths[i])
+            spans.append((started, time.time()))
+
+        threads = [threading.Thread(target=land, args=(i,)) for i in range(len(paths))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
         scenario.last_event_s = time.time()
+
+    def check_spread(self, scenario: Scenario) -> None:
+        """How far apart the scenario's events came: from the times the events themselves carry
+        on the grade's Prefect server (any event not Prefect's own, between the first monitor's
+        start and the last one's end), else from the monitors' runs. Wider than EVENT_SPREAD_S,
+        the events may not fall within one cooldown: recorded as spread_problem."""
+        spans = scenario.monitor_spans
+        if len(spans) < 2:
+            return
+        since, until = min(s for s, _ in spans), max(e for _, e in spans)
+        try:
+            page = _post_json(f"{self.prefect_url}/events/filter", {
+                "filter": {"occurred": {"since": _iso(since - 1), "until": _iso(until + 1)},
+                           "event": {"exclude_prefix": ["prefect."]}}, "limit": 50}) or {}  # the server's page cap
+        except InfraError:  # the bound from the monitors' runs still holds
+            page = {}
+        occurred = [_epoch(e["occurred"]) for e in page.get("events") or [] if e.get("occurred")]
+        how = "their events were emitted"
+        if len(occurred) < 2:
+            occurred, how = [since, until], "their monitors ran"
+        spread = max(occurred) - min(occurred)
+        scenario.note = scenario.note or f"events {spread:.1f} s apart"
+        if spread > EVENT_SPREAD_S:
+            scenario.spread_problem = (
+                f"{how} over {spread:.0f} s for batches {', '.join(scenario.batches)} (started at fixed offsets), "
+                f"so they may not fall within one {COOLDOWN_S} s cooldown: the machine is too loaded to judge this "
+                f"scenario")
 
     def _monitor(self, scenario: Scenario, path: Path) -> None:
         done = self.run(["python", "-m", "pipeline.monitor", str(path.relative_to(self.copy))], cwd=self.copy,
@@ -247,38 +321,113 @@ class Loop:
             scenario.monitor_failures.append(f"monitor on {path.stem} {what}: {_tail(done.stdout + done.stderr, 6)}")
 
     def play(self, scenario: Scenario, deliver: Callable[[Scenario], None], *, expect_retrain: bool) -> Scenario:
-        """Deliver, then watch the registry until the scenario is over: QUIET_S without a new
-        version after the last one (or after the delivery when none is expected), at most
-        RETRAIN_WAIT_S for a first one."""
+        """Deliver, then watch until the scenario is over: the grade's Prefect server has no flow
+        run scheduled, pending or running, nothing has changed for QUIET_S, and (when a retrain is
+        expected) a version was registered or RETRAIN_WAIT_S passed. The end waits on events,
+        not on a wall-clock window, so a loaded machine delays it instead of cutting it short."""
         before = {v.number for v in self.versions()}
         scenario.champion_before = self.champion()
+        scenario.champions = [scenario.champion_before]
+        scenario.holdout = self.holdout
         scenario.started_s = time.time()
+        self.scenarios[scenario.name] = scenario
         deliver(scenario)
-        last_change = scenario.last_event_s
-        deadline = scenario.last_event_s + (RETRAIN_WAIT_S if expect_retrain else QUIET_S)
+        last_change, state = time.time(), None
+        first_deadline = scenario.last_event_s + RETRAIN_WAIT_S
         while True:
-            new = [v for v in self.versions() if v.number not in before]
-            if len(new) != len(scenario.versions):
-                scenario.versions = new
-                last_change = time.time()
-                deadline = max(deadline, last_change + QUIET_S)
-            if new and time.time() >= last_change + QUIET_S:
+            new = [v.number for v in self.versions() if v.number not in before]
+            champion = self.champion()
+            active = self.active_flow_runs()
+            now_state = (tuple(new), champion, tuple(sorted((r["id"], r["state"]) for r in active)), self.run_count())
+            if now_state != state:
+                state, last_change = now_state, time.time()
+            if champion not in scenario.champions:
+                scenario.champions.append(champion)
+            now = time.time()
+            settled = not active and now >= last_change + (QUIET_S if new else QUIET_NO_RETRAIN_S)
+            if settled and (new or not expect_retrain or now >= first_deadline):
                 break
-            if time.time() >= deadline:
+            if now >= scenario.last_event_s + SETTLE_CAP_S:
+                if active:
+                    states = ", ".join(sorted({r["state"] for r in active}))
+                    scenario.timing_problem = scenario.timing_problem or (
+                        f"{SETTLE_CAP_S} s after the last batch, the grade's Prefect server still had {len(active)} "
+                        f"flow run(s) not finished ({states}): which scenario their versions belong to cannot be "
+                        f"told, so this scenario is not judged")
                 break
             time.sleep(1)
-        # Read again at the end: a version's tags may be written after it is registered.
-        scenario.versions = [v for v in self.versions() if v.number not in before]
+        scenario.seen = new
+        self.check_spread(scenario)  # at the end: the server persists events a little after they arrive
         scenario.champion_after = self.champion()
-        self.scenarios[scenario.name] = scenario
+        if scenario.champion_after not in scenario.champions:
+            scenario.champions.append(scenario.champion_after)
+        self.attribute()
         return scenario
+
+    def attribute(self) -> None:
+        """Give every version to the scenario whose batch its ``trigger_batch`` tag names, else to
+        the scenario during which it was registered; tags are read afresh (a loop may write them
+        after registering)."""
+        current = {v.number: v for v in self.versions()}
+        owner_of_batch = {batch: s for s in self.scenarios.values() for batch in s.batches}
+        for s in self.scenarios.values():
+            s.versions = []
+        for s in self.scenarios.values():
+            for number in s.seen:
+                version = current.get(number)
+                if version is not None:
+                    owner_of_batch.get(version.tags.get("trigger_batch", "").strip(), s).versions.append(version)
+        for s in self.scenarios.values():
+            s.versions.sort(key=lambda v: int(v.number))
+
+    def hold_serving(self, scenario: Scenario, rows: pd.DataFrame) -> None:
+        """After a retrain that was not promoted: the API must go on answering with the champion."""
+        champion = self.champion()
+        scenario.hold_rows = rows
+        for i in range(HOLD_POLLS):
+            if i:
+                time.sleep(HOLD_GAP_S)
+            status, body = self.predict(rows)
+            if status != 200 or not isinstance(body, dict):
+                scenario.hold_problem = f"POST /predict answered {status}: {str(body)[:200]}"
+                return
+            scenario.held.append((str(body.get("model_version", "")),
+                                  [float(p) for p in body.get("probabilities") or []]))
+        if champion != scenario.champion_after:
+            scenario.hold_problem = f"the champion moved to v{champion} while the API was watched"
 
     def wait_cooldown(self) -> None:
         """Let the cooldown pass (and a margin) since the last drift event and the last retrain,
         so the next scenario starts fresh whatever the candidate counts the cooldown from."""
         last = max([s.last_event_s for s in self.scenarios.values()]
                    + [v.created_s for s in self.scenarios.values() for v in s.versions], default=0)
-        time.sleep(max(0.0, last + COOLDOWN_S + 5 - time.time()))
+        time.sleep(max(0.0, last + COOLDOWN_S + 2 - time.time()))
+
+    def within_margin_batch(self) -> tuple[pd.DataFrame, float]:
+        """A drifted batch whose challenger (the team's model, trained on it alone) beats the
+        current champion on the current holdout by about half of min_auc_gain: the concept
+        blended from "after" towards "later" just enough, found by bisection (the gain grows
+        with the blend), a pure function of the seed and the champion."""
+        margin = GRADE_SETTINGS["retrain"]["min_auc_gain"]
+        holdout = self.holdout
+        champion_auc = data.auc(self.model(self.champion()), holdout)
+        closest: tuple[float, pd.DataFrame] | None = None
+        for attempt in range(4):
+            stream = MARGIN_STREAMS + attempt  # apart from the others: the later batches do not depend on the search
+            low, high = 0.0, 1.0
+            for _ in range(14):
+                blend = (low + high) / 2
+                frame = self.population.sample(BATCH_ROWS, regime="after", stream=stream, concept=blend)
+                gain = data.auc(data.train_model(frame), holdout) - champion_auc
+                if 0.3 * margin <= gain <= 0.7 * margin:
+                    return frame, gain
+                if closest is None or abs(gain - margin / 2) < abs(closest[0] - margin / 2):
+                    closest = (gain, frame)
+                low, high = (blend, high) if gain < margin / 2 else (low, blend)
+        # Only a champion unlike any the team's model trains on one batch gets here (a loop that
+        # trains on something else): the rules are still judged on what its retrain scored.
+        assert closest is not None
+        return closest[1], closest[0]
 
     def watch_serving(self, rows: pd.DataFrame) -> ServingObservation:
         """After a promotion: how long until the API answers with the new champion."""
@@ -340,6 +489,14 @@ def _post_json(url: str, body: dict) -> Any:
             return json.loads(response.read())
     except OSError as exc:
         raise InfraError(f"the grade's Prefect server at {url} did not answer: {exc}") from exc
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, timezone.utc).isoformat()
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def _short_tags(tags: dict[str, str]) -> str:

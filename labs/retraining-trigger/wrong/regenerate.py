@@ -54,6 +54,33 @@ WRONGS = {
         ["test_lineage_tags"],
         [("pipeline/flows.py", TAGS_ON_VERSION, "")],
     ),
+    "ignores_the_margin": (
+        "Promotes any challenger that beats the champion, however slightly: min_auc_gain is never applied.",
+        ["test_margin_respected"],
+        [("pipeline/flows.py", "    promote = challenger_auc >= champion_auc + cfg.min_auc_gain\n",
+          "    promote = challenger_auc > champion_auc\n")],
+    ),
+    "parent_is_newest_version": (
+        "Records the newest registered version as parent_version, not the champion it was compared with.",
+        ["test_lineage_tags"],
+        [("pipeline/flows.py", '        "parent_version": str(parent.version),\n',
+          '        "parent_version": str(max(int(v.version) for v in client.search_model_versions(f"name=\'{cfg.model_name}\'"))),\n')],
+    ),
+    "promotes_first_retrain_only": (
+        "Never compares the AUCs: promotes the first retrain and no later one.",
+        ["test_better_challenger_promoted"],
+        [("pipeline/flows.py", "    promote = challenger_auc >= champion_auc + cfg.min_auc_gain\n",
+          "    promote = not any(v.tags.get(\"promoted\") == \"true\"\n"
+          "                      for v in client.search_model_versions(f\"name='{cfg.model_name}'\"))\n")],
+    ),
+    "serves_newest_version": (
+        "Serving follows the newest registered version instead of the champion alias.",
+        ["test_serving_keeps_champion_after_rejection"],
+        [("pipeline/serve.py",
+          '        version = str(mlflow.MlflowClient().get_model_version_by_alias(self.model_name, "champion").version)\n',
+          '        version = str(max(int(v.version) for v in\n'
+          '                          mlflow.MlflowClient().search_model_versions(f"name=\'{self.model_name}\'")))\n')],
+    ),
     "serving_loads_once": (
         "Serving loads the champion at start-up and never looks at the alias again.",
         ["test_serving_follows_champion"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.grading import expect
+from labkit.grading import InfraError, expect
 
 
 @pytest.mark.check(
@@ -32,6 +32,9 @@ def test_retrains_on_drift_only(scenarios):
     loop = scenarios["episode"]
     expect(not loop.startup_problem, loop.startup_problem)
     clean, episode = loop.scenarios["clean"], loop.scenarios["episode"]
+    for scenario in (clean, episode):
+        if scenario.timing_problem:
+            raise InfraError(scenario.timing_problem)
     expect(not clean.monitor_failures + episode.monitor_failures,
            "; ".join(clean.monitor_failures + episode.monitor_failures))
     expect(not clean.versions, f"after clean batches {', '.join(clean.batches)}: {len(clean.versions)} retrain(s): "
