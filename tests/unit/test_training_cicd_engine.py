@@ -315,7 +315,7 @@ def test_the_engine_plays_a_workflow_as_a_confined_candidate_command(lab, tmp_pa
     pid namespace): the engine must need nothing outside its own folder."""
     import shutil
 
-    from labkit.review.confine import run_confined
+    from labkit.sandbox.runner import run_confined
 
     if shutil.which("unshare") is None:
         pytest.skip("no unshare on this machine")
