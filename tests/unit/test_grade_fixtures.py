@@ -10,6 +10,7 @@ from pathlib import Path
 from labkit.catalog import load_lab
 from labkit.grading.results import Status
 from labkit.grading.runner import run_checks
+from tests.conftest import processes_with
 
 FIXTURE_LABS = Path(__file__).resolve().parents[1] / "fixtures" / "labs"
 
@@ -31,18 +32,6 @@ def test_background(start_in_workspace, state_dir):
 '''
 
 
-def running(token: str) -> list[int]:
-    """Live processes whose command line carries token (pids as this test sees them: the
-    grader runs in a pid namespace of its own, so pids it reports mean nothing here)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if token.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 def test_background_processes_run_during_the_grade_and_are_stopped_after_it(tmp_path):
@@ -59,7 +48,7 @@ def test_background_processes_run_during_the_grade_and_are_stopped_after_it(tmp_
                         grade_dir=tmp_path / "grade", select=("test_background",))
     statuses = {check.check_id.split("::")[-1]: check.status for check in result.checks}
     assert statuses == {"test_background": Status.PASS}, result.to_dict()
-    left = running(token)
+    left = processes_with(token)
     for pid in left:  # cleanup after a failure
         os.kill(pid, 9)
     assert not left, "the grade left the candidate's background process running"

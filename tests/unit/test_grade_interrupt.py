@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 from labkit.errors import ExitStatus
+from tests.conftest import processes_with
 
 HANGING_CHECK = '''
 import pytest
@@ -26,16 +27,6 @@ def test_zz_hangs(run_in_workspace):
 '''
 
 
-def running(token: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if token.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 def test_ctrl_c_stops_the_candidate_and_writes_the_partial_grade(run, labs_copy, tmp_path, labkit_home):
@@ -50,15 +41,15 @@ def test_ctrl_c_stops_the_candidate_and_writes_the_partial_grade(run, labs_copy,
                              text=True)
     try:
         deadline = time.monotonic() + 180
-        while len(running(token)) < 2 and grade.poll() is None and time.monotonic() < deadline:
+        while len(processes_with(token)) < 2 and grade.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert len(running(token)) >= 2, "the hanging check never started"
+        assert len(processes_with(token)) >= 2, "the hanging check never started"
         grade.send_signal(signal.SIGINT)
         _, err = grade.communicate(timeout=120)
     finally:
         if grade.poll() is None:
             grade.kill()
-        left = running(token)
+        left = processes_with(token)
         for pid in left:
             os.kill(pid, signal.SIGKILL)
     assert grade.returncode == ExitStatus.INTERRUPTED, err

@@ -23,6 +23,7 @@ from labkit.grading.health import HealthWatch
 from labkit.grading.results import Status
 from labkit.grading.runner import run_checks
 from labkit.proc import can_contain
+from tests.conftest import processes_with
 
 FIXTURE_LABS = Path(__file__).resolve().parents[1] / "fixtures" / "labs"
 
@@ -68,16 +69,6 @@ def service():
         pass
 
 
-def running(token: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if token.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 def grade(tmp_path: Path, checks: str, *, services: dict[str, str], timeout_s: float = 120):
@@ -100,7 +91,7 @@ def grade(tmp_path: Path, checks: str, *, services: dict[str, str], timeout_s: f
         result = run_checks(lab, workspace=workspace, seed=1, state_dir=state, services=services, hidden=True,
                             grade_dir=tmp_path / "grade", timeout_s=timeout_s, select=names)
     finally:
-        left = running(token)
+        left = processes_with(token)
         for pid in left:
             os.kill(pid, signal.SIGKILL)
     assert not left, "candidate processes outlived the grade"

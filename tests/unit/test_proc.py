@@ -9,6 +9,7 @@ import pytest
 
 from labkit.errors import CommandError
 from labkit.proc import ProcessRunner, can_contain
+from tests.conftest import processes_with
 
 
 @pytest.fixture
@@ -56,17 +57,6 @@ needs_namespaces = pytest.mark.skipif(not can_contain(), reason="no pid namespac
                                       "right to unshare one, e.g. root)")
 
 
-def _running(token: str) -> list[int]:
-    """Live processes whose command line carries token (zombies have none)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if token.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 def _program(body: str, token: str) -> list[str]:
@@ -92,9 +82,9 @@ def test_output_capture_does_not_wait_for_orphans_holding_stdout(runner):
         assert not result.timed_out and result.returncode == 0, result
         assert "parent done" in result.stdout
         if can_contain():
-            assert _running(token) == [], "children outlived the contained command"
+            assert processes_with(token) == [], "children outlived the contained command"
     finally:
-        for pid in _running(token):
+        for pid in processes_with(token):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -104,9 +94,9 @@ def test_a_grandchild_ends_when_the_contained_command_exits(runner):
     try:
         result = runner.run(_program(DETACHED_CHILD.format(n=1), token), timeout=30, check=False, contain=True)
         assert result.ok, result
-        assert _running(token) == [], "a setsid'd grandchild outlived the command"
+        assert processes_with(token) == [], "a setsid'd grandchild outlived the command"
     finally:
-        for pid in _running(token):
+        for pid in processes_with(token):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -118,9 +108,9 @@ def test_a_hung_contained_command_times_out_with_its_whole_tree(runner):
         result = runner.run(_program(hang, token), timeout=3, check=False, contain=True)
         assert result.timed_out and not result.ok
         assert "parent done" in result.stdout  # output up to the kill is kept
-        assert _running(token) == [], "the hung command's children were left running"
+        assert processes_with(token) == [], "the hung command's children were left running"
     finally:
-        for pid in _running(token):
+        for pid in processes_with(token):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -169,11 +159,11 @@ def test_a_contained_background_process_stops_gracefully_with_everything_it_star
         deadline = time.monotonic() + 60
         while "parent done" not in (tmp_path / "log").read_text() and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert runner.alive(pid) and len(_running(token)) >= 3
+        assert runner.alive(pid) and len(processes_with(token)) >= 3
         runner.terminate(pid, grace_s=20)
         assert stopped.read_text() == "bye", "SIGTERM did not reach the command (pid 1 ignores it)"
         assert not runner.alive(pid)
-        assert _running(token) == [], "the background process's detached children were left running"
+        assert processes_with(token) == [], "the background process's detached children were left running"
     finally:
-        for left in _running(token):
+        for left in processes_with(token):
             os.kill(left, signal.SIGKILL)
