@@ -302,20 +302,20 @@ def action_references(root: Path) -> list[tuple[str, str]]:
             raw = load_workflow(path)
         except yaml.YAMLError:
             continue
-        found += [(path.relative_to(root).as_posix(), value) for value in _values_of_key(raw, "uses")]
+        found += [(path.relative_to(root).as_posix(), value) for value in values_of_key(raw, "uses")]
     return found
 
 
-def _values_of_key(node: Any, key: str):
+def values_of_key(node: Any, key: str):
     if isinstance(node, dict):
         for k, v in node.items():
             if k == key and isinstance(v, str):
                 yield v
             else:
-                yield from _values_of_key(v, key)
+                yield from values_of_key(v, key)
     elif isinstance(node, list):
         for item in node:
-            yield from _values_of_key(item, key)
+            yield from values_of_key(item, key)
 
 
 def remote_actions(root: Path) -> tuple[dict[str, str], list[str]]:

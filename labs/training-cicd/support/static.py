@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from support.engine import action_references, load_workflow, triggers, workflow_files
+from support.engine import action_references, load_workflow, triggers, values_of_key, workflow_files
 
 STAGES = ("test", "validate", "train", "evaluate", "register", "deploy")
 # (before, after): `after` may only start once `before` has passed.
@@ -102,7 +102,7 @@ def stage_calls(root: Path) -> set[str]:
                 raw = load_workflow(path)
             except yaml.YAMLError:
                 continue
-            for script in _values_of_key(raw, "run"):
+            for script in values_of_key(raw, "run"):
                 found.update(STAGE_COMMAND.findall(script))
     return found
 
@@ -141,7 +141,7 @@ def secret_problems(root: Path, leaked: tuple[str, ...]) -> list[str]:
         for where, key, value in _settings(raw):
             if SECRET_NAME.search(key) and _is_plain_credential(value):
                 problems.append(f"{rel}: {where} sets {key} to a literal value instead of a repository secret")
-        for script in _values_of_key(raw, "run"):
+        for script in values_of_key(raw, "run"):
             if INLINE_SECRET.search(script):
                 problems.append(f"{rel}: a `run:` script writes a credential inline")
     return sorted(set(problems), key=problems.index)
@@ -179,13 +179,3 @@ def _where(path: tuple) -> str:
     return f"job {job}" if job is not None else "the workflow"
 
 
-def _values_of_key(node: Any, key: str):
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k == key and isinstance(v, str):
-                yield v
-            else:
-                yield from _values_of_key(v, key)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _values_of_key(item, key)
