@@ -68,7 +68,7 @@ build_platform() {
 }
 
 build_grader() {
-  rm -f "$WH"/labkit-*.whl
+  rm -f "$WH"/labkit_mlops-*.whl "$WH"/labkit-*.whl
   "${NICE[@]}" "$PY" -m pip wheel -q "$ROOT" --no-deps -w "$WH"
   log "docker build $GRADER_IMAGE (BASE_IMAGE=$BASE_IMAGE)"
   local t0=$SECONDS

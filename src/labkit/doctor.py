@@ -67,7 +67,7 @@ def _python() -> Finding:
 def _package(dist: str) -> Finding:
     module = {"scikit-learn": "sklearn"}.get(dist, dist)
     if importlib.util.find_spec(module) is None:
-        return Finding(dist, "fail", "not installed", "pip install 'labkit[local]'")
+        return Finding(dist, "fail", "not installed", "pip install 'labkit-mlops[local]'")
     return Finding(dist, "ok", importlib.metadata.version(dist))
 
 

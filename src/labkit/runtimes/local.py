@@ -75,7 +75,7 @@ class LocalRuntime(Runtime):
         if missing:
             return Unavailable(
                 f"the ML stack is not installed (missing: {', '.join(missing)})",
-                "pip install 'labkit[local]'  (from a checkout: pip install -e '.[local]')",
+                "pip install 'labkit-mlops[local]'  (from a checkout: pip install -e '.[local]')",
             )
         return None
 
