@@ -48,6 +48,9 @@ class GradingSpec(_Strict):
     timeout_s: int = Field(default=900, gt=0, le=7200)
     # The untouched starter must score at most this share of points (lab self-validation).
     max_starter_percent: float = Field(default=20, ge=0, le=100)
+    # Modules the warm interpreter imports once per grade, so the candidate's `python FILE`
+    # and `python -m MODULE` commands start as forks of it (labkit.warm); none: all cold.
+    warm_imports: list[str] = Field(default_factory=list)
 
 
 class LabSpec(_Strict):

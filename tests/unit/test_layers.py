@@ -20,6 +20,7 @@ FORBIDDEN = {
     "labkit.review": TOP,
     "": (*TOP, "labkit.review"),  # every other module
     "labkit.sandbox": (*TOP, "labkit.review", "labkit.grading"),
+    "labkit.warm": (*TOP, "labkit.review", "labkit.grading", "labkit.sandbox"),
 }
 # No cycle is allowed (the last, review.batch <-> review.kube_batch, went with the backends step).
 KNOWN_CYCLES: list[set[str]] = []
@@ -63,7 +64,7 @@ def import_graph() -> dict[str, set[str]]:
 
 
 def _group(module: str) -> str:
-    for group in ("labkit.sandbox", "labkit.review"):
+    for group in ("labkit.sandbox", "labkit.review", "labkit.warm"):
         if module == group or module.startswith(group + "."):
             return group
     return "" if not module.startswith(TOP) else "top"

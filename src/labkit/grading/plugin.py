@@ -46,6 +46,7 @@ class GradeContext:
     select: tuple[str, ...] = ()  # check function names; empty means every check
     runtime: dict[str, Any] = field(default_factory=dict)  # Session.runtime_context()
     sandbox: dict[str, Any] | None = None  # set by `labkit review`: confine the candidate's commands
+    warm_imports: tuple[str, ...] = ()  # the warm interpreter's preload; empty: candidate commands run cold
 
     @classmethod
     def load(cls) -> GradeContext:
@@ -55,7 +56,7 @@ class GradeContext:
             workspace=Path(data["workspace"]), state_dir=Path(data["state_dir"]),
             services=dict(data["services"]), hidden=bool(data["hidden"]), results_path=Path(data["results_path"]),
             select=tuple(data.get("select", ())), runtime=dict(data.get("runtime") or {}),
-            sandbox=data.get("sandbox") or None,
+            sandbox=data.get("sandbox") or None, warm_imports=tuple(data.get("warm_imports") or ()),
         )
 
 
@@ -418,7 +419,24 @@ def candidate_runner(grade_context: GradeContext) -> Any:
 
 
 @pytest.fixture(scope="session")
-def run_in_workspace(grade_context: GradeContext, candidate_runner: Any) -> Any:
+def warm_runner(grade_context: GradeContext, candidate_runner: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The candidate runner, behind a warm interpreter when the grade has one (see
+    labkit.warm): started at once in the background, used from the first command it is
+    ready for. None without one (a review, LABKIT_WARM=0, or a lab with no warm_imports)."""
+    if not grade_context.warm_imports or grade_context.sandbox is not None:
+        yield None
+        return
+    from labkit.warm.client import WarmRunner
+
+    runner = WarmRunner(grade_context.warm_imports, base_env=_candidate_env(grade_context, None),
+                        folder=tmp_path_factory.mktemp("warm"), cold=candidate_runner)
+    runner.start()
+    yield runner
+    runner.stop()
+
+
+@pytest.fixture(scope="session")
+def run_in_workspace(grade_context: GradeContext, candidate_runner: Any, warm_runner: Any) -> Any:
     """Run the candidate's code as a candidate would, with the services in its env.
 
     Returns a callable; a timeout is the candidate's (their code hung), so it is
@@ -437,6 +455,8 @@ def run_in_workspace(grade_context: GradeContext, candidate_runner: Any) -> Any:
     def run(argv: list[str], *, timeout: float = 120, env: dict[str, str] | None = None,
             cwd: Path | None = None, extra_services: dict[str, str] | None = None) -> Any:
         runner = for_command(candidate_runner, extra_services=extra_services)
+        if warm_runner is not None and runner is candidate_runner:
+            runner = warm_runner
         with _CandidateRun(timeout):
             return _stopped(runner.run(
                 _python(argv), timeout=timeout, cwd=cwd or grade_context.workspace,
@@ -460,7 +480,9 @@ def _candidate_env(grade_context: GradeContext, extra: dict[str, str] | None) ->
     from labkit.grading.review_key import KEY_ENV
 
     hide = (CONTEXT_ENV, KEY_ENV)  # the reviewer's key never reaches candidate code
-    base = {} if grade_context.sandbox is not None else {k: v for k, v in os.environ.items() if k not in hide}
+    # Nor pytest's own variables: PYTEST_CURRENT_TEST names the check that is running.
+    base = {} if grade_context.sandbox is not None else {
+        k: v for k, v in os.environ.items() if k not in hide and not k.startswith("PYTEST_")}
     return {**base, **service_env(grade_context.services), **(extra or {})}
 
 

@@ -38,6 +38,14 @@ RUN_GRACE_S = 30.0  # a candidate command pauses the grade's clock for at most i
 _INI = "[pytest]\naddopts = -p no:cacheprovider\npython_files = test_*.py\n"
 
 
+def _warm_imports(lab: Lab, sandbox: dict | None) -> list[str]:
+    """The warm interpreter's preload for this grade: the lab's, unless the grade is a
+    review (its commands start confined, cold) or LABKIT_WARM=0 says cold."""
+    from labkit.warm.client import warm_enabled
+
+    return list(lab.spec.grading.warm_imports) if sandbox is None and warm_enabled() else []
+
+
 class GradeInterrupted(KeyboardInterrupt):
     """Ctrl-C during a grade, carrying the partial result (the checks reached, the rest
     errors). A KeyboardInterrupt still, so a caller that does not save partial grades
@@ -71,6 +79,7 @@ def run_checks(
         "lab_id": lab.id, "seed": seed, "lab_dir": str(lab.path), "workspace": str(workspace),
         "state_dir": str(state_dir), "services": services, "hidden": hidden, "results_path": str(results_path),
         "select": list(select), "runtime": runtime_context or {}, "sandbox": sandbox,
+        "warm_imports": _warm_imports(lab, sandbox),
     })
     ini = grade_dir / "pytest.ini"
     ini.write_text(_INI)
