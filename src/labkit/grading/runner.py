@@ -91,7 +91,10 @@ def run_checks(
             "-p", "labkit.grading.plugin", "-q", "--no-header", "-rN", "--tb=short"]
     if sandbox is not None:
         argv += ["--basetemp", str(basetemp)]
-    env = {**os.environ, CONTEXT_ENV: str(context_path), "PYTHONDONTWRITEBYTECODE": "1"}
+    # No plugin autoload: a grade runs the same checks the same way whatever pytest plugins
+    # the machine has (pytest-randomly would reorder them and reseed random), and a second sooner.
+    env = {**os.environ, CONTEXT_ENV: str(context_path), "PYTHONDONTWRITEBYTECODE": "1",
+           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     result = GradeResult(lab_id=lab.id, seed=seed, hidden=hidden, started_at=_now(), labkit_version=__version__)
     timeout = timeout_s or lab.spec.grading.timeout_s
     progress = GradeProgress(results_path)
