@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from labkit.errors import ServiceError
+from labkit.runtimes import templates
 from labkit.runtimes.base import Runtime, RuntimeContext, Unavailable
 from labkit.session import ServiceInfo
 
@@ -100,6 +101,7 @@ def launch_service(service: str, *, data_dir: Path, log_path: Path, runner: Any,
     if port != definition.preferred_port and progress is not None:
         progress(f"port {definition.preferred_port} is in use; {service} takes port {port}")
     env = {**os.environ, **definition.service_env(data_dir)}
+    seeded = templates.seed(service, data_dir)
     pid = runner.spawn(definition.argv(data_dir, port), log_path=log_path, cwd=data_dir, env=env)
     info = ServiceInfo(service, f"http://{HOST}:{port}", port, pid, str(log_path), definition.health_path)
     try:
@@ -107,6 +109,8 @@ def launch_service(service: str, *, data_dir: Path, log_path: Path, runner: Any,
     except BaseException:
         runner.terminate(pid)
         raise
+    if not seeded:
+        templates.save(service, data_dir)
     return info
 
 
