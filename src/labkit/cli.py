@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mutants", default="0", metavar="N|all",
                    help="mutants of the solution to grade: a fixed sample of N, or all (default: 0)")
     p.add_argument("--stress", action="store_true", help="also grade the solution with every core busy")
+    p.add_argument("--cold", action="store_true",
+                   help="also grade the solution with every candidate command cold (no warm interpreter)")
 
     p = command("offline", "build the kind toolchain with no container registry (root, Debian, Go)",
                 "views:show_offline")

@@ -1,7 +1,11 @@
 """A real review of a real submission: the candidate's side (start, solve, submit) and
 the hiring team's (review, sandboxed) as a new user runs them. drift-detection runs
 one-shot commands; retraining-trigger runs a long-lived worker and API in the sandbox,
-reaching a private Prefect server the grade starts and answering on a Unix socket."""
+reaching a private Prefect server the grade starts and answering on a Unix socket.
+
+A review runs every candidate command cold (confined commands never go through
+labkit.warm), while tests/labs grades the solution warm: together, CI's proof that both
+ways give full marks. `labkit verify LAB --cold` compares them check by check."""
 
 from __future__ import annotations
 

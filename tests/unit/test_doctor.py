@@ -52,7 +52,7 @@ def test_missing_ml_stack_fails_the_local_runtime(monkeypatch):
     monkeypatch.setattr(doctor, "find_tool", lambda name: None)
     findings = doctor.diagnose(runner=FakeRunner({}))
     evidently = next(f for f in findings if f.name == "evidently")
-    assert evidently.level == "fail" and "labkit[local]" in evidently.fix
+    assert evidently.level == "fail" and "labkit-mlops[local]" in evidently.fix
     assert not doctor.local_ready(findings)
 
 

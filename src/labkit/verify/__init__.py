@@ -6,10 +6,13 @@ solution scores 100 % on every repeat; each ``wrong/`` fix fails (not errors) th
 its index names; each ``fair/`` alternative keeps 100 %; mutants of the solution lose
 points (a survivor is a missing check unless ``mutants/equivalent.yaml`` says in one line
 why it is harmless); with ``stress``, the solution graded with every core busy gives the
-idle grade's per-check results, or ``error``.
+idle grade's per-check results, or ``error``; with ``cold``, the solution graded with
+every candidate command cold (LABKIT_WARM=0) gives the warm grade's per-check results.
 """
 
 from __future__ import annotations
+
+import os
 
 import yaml
 
@@ -24,7 +27,7 @@ from labkit.verify.stress import cores_busy
 
 
 def verify_lab(*, lab_id: str, seeds: list[int], repeats: int = 3, mutants: int | None = 0,
-               stress: bool = False, ui: UI) -> VerifyReport:
+               stress: bool = False, cold: bool = False, ui: UI) -> VerifyReport:
     """``mutants``: how many to grade (a fixed sample), None for all, 0 for none."""
     lab = load_lab(lab_id)
     require_sources(lab, hidden_checks=True, solution=True, command="labkit verify")
@@ -41,6 +44,8 @@ def verify_lab(*, lab_id: str, seeds: list[int], repeats: int = 3, mutants: int 
                 report.mutants += outcomes
             if stress:
                 report.add(check_stress(under_test, graded[0][1]))
+            if cold:
+                report.add(check_cold(under_test, graded[0][1]))
     return report
 
 
@@ -131,12 +136,36 @@ def check_stress(run: LabUnderTest, idle: GradeResult) -> Finding:
     run.restore(solved=True)
     with cores_busy():
         loaded = run.grade()
-    before = {c.check_id: c.status for c in idle.checks}
-    after = {c.check_id: c.status for c in loaded.checks}
-    changed = [f"{check}: {before.get(check)} idle, {status} under load" for check, status in after.items()
-               if status is not before.get(check) and status is not Status.ERROR]
-    return Finding("stress", f"seed {run.seed}", not changed and bool(after),
+    changed = _changed(idle, loaded, "idle", "under load", error_ok=True)
+    return Finding("stress", f"seed {run.seed}", not changed and bool(loaded.checks),
                    f"{loaded.percent:.0f}% under load ({idle.percent:.0f}% idle)", "\n".join(changed))
+
+
+def check_cold(run: LabUnderTest, warm: GradeResult) -> Finding:
+    """The solution graded with every candidate command cold (labkit.warm switched off):
+    each check exactly as in the warm grade."""
+    from labkit.warm.client import SWITCH_ENV
+
+    run.restore(solved=True)
+    saved = os.environ.get(SWITCH_ENV)
+    os.environ[SWITCH_ENV] = "0"
+    try:
+        cold = run.grade()
+    finally:
+        if saved is None:
+            del os.environ[SWITCH_ENV]
+        else:
+            os.environ[SWITCH_ENV] = saved
+    changed = _changed(warm, cold, "warm", "cold", error_ok=False)
+    return Finding("cold", f"seed {run.seed}", not changed and bool(cold.checks),
+                   f"{cold.percent:.0f}% cold ({warm.percent:.0f}% warm)", "\n".join(changed))
+
+
+def _changed(before: GradeResult, after: GradeResult, was: str, now: str, *, error_ok: bool) -> list[str]:
+    first = {c.check_id: c.status for c in before.checks}
+    return [f"{check}: {first.get(check)} {was}, {c} {now}" for check, c in
+            ((c.check_id, c.status) for c in after.checks)
+            if c is not first.get(check) and not (error_ok and c is Status.ERROR)]
 
 
 def _failing(result: GradeResult) -> str:
