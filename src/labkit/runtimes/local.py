@@ -135,6 +135,9 @@ def pick_port(preferred: int) -> int:
     """The preferred port when it is free, else one the kernel hands out."""
     for port in (preferred, 0):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # As the servers bind: a port whose last server stopped a moment ago (its
+            # connections in TIME_WAIT) is free to them, so it is free here too.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((HOST, port))
             except OSError:
