@@ -183,3 +183,95 @@ def _cmdline(proc: Path) -> str:
         return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+@pytest.mark.skipif(not can_contain(), reason="needs pid namespaces (root)")
+def test_an_uncaught_keyboard_interrupt_exits_as_cold(warm, tmp_path):
+    write(tmp_path, "interrupted.py", "raise KeyboardInterrupt\n")
+    assert both(warm, tmp_path, ["interrupted.py"]).returncode == 130
+
+
+def test_main_has_the_module_attributes_of_a_cold_main(warm, tmp_path):
+    write(tmp_path, "names.py", "print(__annotations__, sorted(k for k in globals() if k.startswith('__')))\n")
+    both(warm, tmp_path, ["names.py"])
+
+
+def test_a_folder_reached_through_a_symlink_shows_its_real_path(warm, tmp_path):
+    write(tmp_path, "real/pkg/__init__.py", "")
+    write(tmp_path, "real/pkg/__main__.py", "import os, sys\nprint(__file__, sys.argv[0], sys.path[0], os.getcwd())\n")
+    write(tmp_path, "real/t.py", "import os, sys\nprint(__file__, sys.path[0], os.getcwd())\n")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    both(warm, tmp_path / "link", ["t.py"])
+    both(warm, tmp_path / "link", ["-m", "pkg"])
+
+
+def test_shadowing_in_the_working_folder_sends_a_subfolder_script_cold(warm, tmp_path):
+    write(tmp_path, "csv.py", "MARK = 'the candidate csv'\n")
+    write(tmp_path, "scripts/run.py", "import os, sys\nsys.path.insert(0, os.getcwd())\nimport csv\nprint(csv.MARK)\n")
+    assert "the candidate csv" in both(warm, tmp_path, ["scripts/run.py"], expect="cold").stdout
+
+
+def test_a_relative_pythonpath_runs_cold(warm, tmp_path):
+    write(tmp_path, "src/helper.py", "NAME = 'helper from src'\n")
+    write(tmp_path, "t.py", "import helper\nprint(helper.NAME)\n")
+    env = {**ENV, "PYTHONPATH": "src"}
+    assert warm.plan([sys.executable, "t.py"], cwd=tmp_path, env=env, contain=True).startswith("a relative PYTHONPATH")
+
+
+def test_candidate_code_cannot_use_the_zygote(warm, tmp_path):
+    """Only the grader may ask the zygote for a command: a candidate's program that finds its
+    socket (it is a file on this machine) is refused, so it can neither start a process that
+    outlives its run nor stand in for the zygote to fake later commands' results."""
+    write(tmp_path, "intrude.py", """
+        import json, os, socket, struct, sys
+        answers = []
+        for path in sys.argv[1:]:
+            with socket.socket(socket.AF_UNIX) as conn:
+                try:
+                    conn.connect(path)
+                    body = json.dumps({"argv": ["x.py"], "cwd": "/", "env": {}, "module": None,
+                                       "script": "/dev/null", "path0": "/"}).encode()
+                    null = os.open(os.devnull, os.O_RDWR)
+                    socket.send_fds(conn, [struct.pack("!I", len(body))], [null, null, null])
+                    conn.sendall(body)
+                    conn.settimeout(5)
+                    answers.append(conn.recv(4096))
+                except OSError as exc:
+                    answers.append(type(exc).__name__.encode())
+        print(len(answers), [a for a in answers if a.startswith(b"{")])
+    """)
+    sockets = [z.socket for z in warm._zygotes.values() if z.socket]
+    done = warm.run([sys.executable, "intrude.py", *sockets], timeout=30, cwd=tmp_path, env=dict(ENV), check=False,
+                    contain=True)
+    found, accepted = done.stdout.split(" ", 1)
+    assert int(found) >= 1 and accepted.strip() == "[]", done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def preload_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("preload")
+    write(folder, "marks_env.py", "import os\nos.environ['SET_ON_IMPORT'] = 'yes'\n")
+    write(folder, "holds_loop.py", "import asyncio\nLOOP = asyncio.new_event_loop()\n")
+    return folder
+
+
+def test_what_preloaded_modules_set_up_on_import_is_the_commands_own(preload_dir, tmp_path):
+    """Environment variables a module sets on import stay set; an event loop it made is the
+    command's own (a fork would share its epoll fd with every other command)."""
+    env = {**ENV, "PYTHONPATH": str(preload_dir)}
+    runner = WarmRunner(["marks_env", "holds_loop"], base_env=env, folder=tmp_path / "z", cold=DEFAULT_RUNNER)
+    (tmp_path / "z").mkdir()
+    runner.start()
+    try:
+        assert runner.wait_ready(60), runner.note
+        write(tmp_path, "probe.py", """
+            import os, marks_env, holds_loop
+            epolls = [f for f in os.listdir("/proc/self/fd") if "eventpoll" in os.path.realpath(f"/proc/self/fd/{f}")
+                      or "eventpoll" in (os.readlink(f"/proc/self/fd/{f}") if os.path.islink(f"/proc/self/fd/{f}") else "")]
+            print(os.environ.get("SET_ON_IMPORT"), len(epolls), holds_loop.LOOP.is_closed())
+        """)
+        kw = {"timeout": 30, "cwd": tmp_path, "env": env, "check": False, "contain": True}
+        hot, cold = runner.run([sys.executable, "probe.py"], **kw), DEFAULT_RUNNER.run([sys.executable, "probe.py"], **kw)
+        assert runner.counts["warm"] == 1 and hot.stdout == cold.stdout == "yes 1 False\n", (hot, cold)
+    finally:
+        runner.stop()

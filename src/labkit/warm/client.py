@@ -54,7 +54,8 @@ class _Zygote:
         sock, empty = self._home / "zygote.sock", self._home / "cwd"
         empty.mkdir()
         try:
-            self.pid = self.cold.spawn([sys.executable, "-c", BOOT, str(sock), *self.modules], log_path=self.log,
+            self.pid = self.cold.spawn([sys.executable, "-c", BOOT, str(sock), str(os.getpid()), *self.modules],
+                                       log_path=self.log,
                                        cwd=empty, env=self.env)
         except CommandError as exc:
             return self.fail(f"the warm interpreter did not start: {exc}")
@@ -65,9 +66,8 @@ class _Zygote:
             if time.monotonic() > deadline or not self.cold.alive(self.pid):
                 return self.fail(f"the warm interpreter was not ready: {_tail(self.log)}")
             time.sleep(0.1)
-        try:
-            ready = json.loads(self.log.read_text().splitlines()[0])
-        except (OSError, ValueError, IndexError):
+        ready = _ready_line(self.log)  # after whatever the preloaded modules printed
+        if ready is None:
             return self.fail(f"the warm interpreter said nothing readable: {_tail(self.log)}")
         self.socket, self.loaded = str(sock), frozenset(ready["loaded"])
         if ready.get("failed"):
@@ -151,7 +151,9 @@ class WarmRunner:
         if len(argv) < 2 or argv[0] != sys.executable:
             return "not this interpreter"
         env = dict(os.environ if env is None else env)
-        folder = os.path.abspath(cwd or os.getcwd())
+        folder = os.path.realpath(cwd or os.getcwd())  # what os.getcwd() says in the command
+        if any(not os.path.isabs(entry) for entry in env.get("PYTHONPATH", "/").split(os.pathsep)):
+            return "a relative PYTHONPATH entry (it would be resolved in the warm interpreter's folder)"
         if argv[1] == "-m":
             if len(argv) < 3 or not all(part.isidentifier() for part in argv[2].split(".")):
                 return "not python -m MODULE"
@@ -169,9 +171,10 @@ class WarmRunner:
             return f"no warm interpreter ready for this environment ({zygote.state if zygote else 'none'})"
         if module is not None and module.partition(".")[0] in zygote.loaded:
             return f"module {module} shares a name with a preloaded one"
-        shadow = _shadowing(path0, zygote.loaded)
-        if shadow:
-            return f"{path0} holds {shadow}, named like a preloaded module"
+        for place in _import_folders(path0, folder):
+            shadow = _shadowing(place, zygote.loaded)
+            if shadow:
+                return f"{place} holds {shadow}, named like a preloaded module"
         return zygote, {"argv": args, "cwd": folder, "env": env, "module": module, "script": script, "path0": path0}
 
     def run(self, argv: Sequence[str], *, timeout: float, cwd: Path | None = None,
@@ -277,6 +280,32 @@ def _kill(conn: socket.socket) -> None:
         conn.recv(4096)
     except OSError:
         pass
+
+
+def _import_folders(path0: str, cwd: str) -> list[str]:
+    """Folders a command's imports search first, or that it commonly puts first: its
+    sys.path[0], its working folder, and those between (a script in a subfolder that puts
+    the project root on sys.path)."""
+    places, here = [path0], path0
+    while here.startswith(cwd + os.sep):
+        here = os.path.dirname(here)
+        places.append(here)
+    return list(dict.fromkeys([*places, cwd]))
+
+
+def _ready_line(log: Path) -> dict | None:
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("ready"):
+            return record
+    return None
 
 
 def _shadowing(folder: str, loaded: frozenset[str]) -> str:

@@ -27,6 +27,7 @@ import os
 import select
 import signal
 import socket
+import stat
 import struct
 import sys
 import types
@@ -38,10 +39,11 @@ _HEADER = struct.Struct("!I")
 MAX_REQUEST = 16 * 1024 * 1024
 
 
-def serve(path: str, modules: list[str]) -> dict:
+def serve(path: str, grader: int, modules: list[str]) -> dict:
     """Preload, listen, and fork per request. Returns only in a command's process, with its
     request (the caller then runs it at the top level, so the interpreter's own exit
-    sequence — non-daemon threads joined, atexit, flush — is a cold one's)."""
+    sequence — non-daemon threads joined, atexit, flush — is a cold one's). Only the
+    ``grader`` process may ask: a candidate command that finds the socket is refused."""
     failed = []
     for name in modules:
         try:
@@ -57,6 +59,9 @@ def serve(path: str, modules: list[str]) -> dict:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # handlers are reaped by the kernel
     while True:
         conn, _ = listener.accept()
+        if _peer_pid(conn) != grader:
+            conn.close()
+            continue
         sys.stdout.flush()
         sys.stderr.flush()
         if os.fork() == 0:
@@ -64,6 +69,11 @@ def serve(path: str, modules: list[str]) -> dict:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             return _handle(conn)
         conn.close()
+
+
+def _peer_pid(conn: socket.socket) -> int:
+    pid, _, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    return pid
 
 
 def _handle(conn: socket.socket) -> dict:
@@ -119,20 +129,36 @@ def _become_command(request: dict, fds: list[int], *, contained: bool) -> None:
     for fd in fds:
         if fd > 2:
             os.close(fd)
-    for sig in (signal.SIGINT,):
-        signal.signal(sig, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     os.chdir(request["cwd"])
-    os.environ.clear()
+    # The zygote started with this very environment (one zygote per environment); what the
+    # interpreter and the preloaded modules added to it on start-up stays, as it would cold.
     os.environ.update(request["env"])
     main = types.ModuleType("__main__")
-    main.__dict__["__builtins__"] = sys.modules["builtins"]
+    main.__dict__.update({"__builtins__": sys.modules["builtins"], "__annotations__": {}})
     sys.modules["__main__"] = main
     sys.path[0] = request["path0"]
     sys.argv = list(request["argv"])
     if "numpy.random" in sys.modules:  # a cold interpreter seeds its own global generator
         sys.modules["numpy.random"].seed()
+    _fresh_event_loops()
+
+
+def _fresh_event_loops() -> None:
+    """Event loops a preloaded module made on import (Evidently keeps one) hold an epoll fd
+    and a socket pair that every fork would share: each command gets loops of its own."""
+    import asyncio
+
+    for module in list(sys.modules.values()):
+        for name, value in list(getattr(module, "__dict__", {}).items()):
+            if isinstance(value, asyncio.AbstractEventLoop) and not value.is_running():
+                try:
+                    value.close()
+                except Exception:  # noqa: BLE001 - a loop that cannot close keeps its fds, not ours to fix
+                    continue
+                setattr(module, name, asyncio.new_event_loop())
 
 
 def run_command(request: dict) -> int:
@@ -156,7 +182,7 @@ def run_command(request: dict) -> int:
     except BaseException as exc:  # noqa: BLE001 - printed as a cold interpreter prints it
         tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # from the command's first frame
         sys.excepthook(type(exc), exc.with_traceback(tb), tb)
-        return 1
+        return 130 if isinstance(exc, KeyboardInterrupt) else 1  # 128 + SIGINT, as a namespace's pid 1 exits
     return 0
 
 
@@ -192,6 +218,8 @@ def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
     data, fds, _, _ = socket.recv_fds(conn, 65536, 3)
     if len(fds) != 3 or len(data) < _HEADER.size:
         raise ValueError("expected a header and three file descriptors")
+    if any(stat.S_ISSOCK(os.fstat(fd).st_mode) for fd in fds):
+        raise ValueError("a socket as the command's stdio")  # files, pipes and /dev/null only
     (size,) = _HEADER.unpack_from(data)
     if size > MAX_REQUEST:
         raise ValueError("request too large")
@@ -208,12 +236,12 @@ def _send(conn: socket.socket, message: dict) -> None:
     conn.sendall(json.dumps(message).encode() + b"\n")
 
 
-# What the client runs: `python -c BOOT SOCKET MODULE...` (``-c``: the empty folder it starts
+# What the client runs: `python -c BOOT SOCKET GRADER_PID MODULE...` (``-c``: the empty folder it starts
 # in is sys.path[0] while it preloads; each command's own replaces it).
 BOOT = """
 import sys
 from labkit.warm.zygote import serve, run_command
-_request = serve(sys.argv[1], sys.argv[2:])
+_request = serve(sys.argv[1], int(sys.argv[2]), sys.argv[3:])
 del serve
 sys.exit(run_command(_request))
 """
