@@ -2,6 +2,8 @@
 
     python scripts/benchmark.py [--lab all|LAB ...] [--seed 2026] [--runs 5]
 
+Run it with LABKIT_WARM=0 too, for the candidate commands' cold figures beside the warm ones.
+
 Measures: `labkit --help` and `labkit list` latency (median of --runs); then for every lab
 (default: every lab whose runtime this machine has): start-to-ready, visible and hidden
 grade time of the starter and of the solution, one single-check grade of the solution,
@@ -124,7 +126,9 @@ def main() -> None:
 def report(title: str, figures: dict[str, str]) -> None:
     width = max(map(len, figures))
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"labkit benchmark: {title} ({os.cpu_count()} cores, load {load})", flush=True)
+    warm = "cold (LABKIT_WARM=0)" if os.environ.get("LABKIT_WARM", "1").strip().lower() in ("0", "false", "no", "off") \
+        else "warm where the lab preloads"
+    print(f"labkit benchmark: {title} ({os.cpu_count()} cores, load {load}; candidate commands {warm})", flush=True)
     for name, value in figures.items():
         print(f"  {name:<{width}}  {value}", flush=True)
 
