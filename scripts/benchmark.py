@@ -126,8 +126,9 @@ def main() -> None:
 def report(title: str, figures: dict[str, str]) -> None:
     width = max(map(len, figures))
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    warm = "cold (LABKIT_WARM=0)" if os.environ.get("LABKIT_WARM", "1").strip().lower() in ("0", "false", "no", "off") \
-        else "warm where the lab preloads"
+    from labkit.warm.client import warm_enabled
+
+    warm = "warm where the lab preloads" if warm_enabled() else "cold (LABKIT_WARM=0)"
     print(f"labkit benchmark: {title} ({os.cpu_count()} cores, load {load}; candidate commands {warm})", flush=True)
     for name, value in figures.items():
         print(f"  {name:<{width}}  {value}", flush=True)
