@@ -51,6 +51,9 @@ class GradingSpec(_Strict):
     # Modules the warm interpreter imports once per grade, so the candidate's `python FILE`
     # and `python -m MODULE` commands start as forks of it (labkit.warm); none: all cold.
     warm_imports: list[str] = Field(default_factory=list)
+    # Self-validation may grade this lab's wrong/ and fair/ corpus in this many parallel
+    # lanes, each a running lab of its own: for labs whose grades mostly wait on the clock.
+    verify_lanes: int = Field(default=1, ge=1, le=4)
 
 
 class LabSpec(_Strict):

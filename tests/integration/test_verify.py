@@ -81,6 +81,24 @@ def test_a_starter_over_its_limit_and_a_wrong_fix_that_passes_are_reported(lab, 
     assert failed == {("starter", "seed 3"), ("wrong", "swapped_operands_minus")}
 
 
+def test_a_corpus_in_two_lanes_is_judged_entry_by_entry_as_in_one(lab, capsys):
+    """verify_lanes: 2 grades the second entry in a lane of its own (a process with a lab
+    of its own): its verdicts come back, a wrong fix that passes included."""
+    spec = lab / "lab.yaml"
+    spec.write_text(spec.read_text().replace("  timeout_s: 60", "  timeout_s: 60\n  verify_lanes: 2"))
+    (lab / "wrong" / "passes_anyway.patch").write_text(WRONG.replace("abs(int(sys.argv[1]) - int(sys.argv[2]))",
+                                                                      "int(sys.argv[2]) + int(sys.argv[1])"))
+    (lab / "wrong" / "index.yaml").write_text(
+        "swapped_operands_minus:\n  description: subtracts\n  must_fail: [test_seeded_sums]\n"
+        "passes_anyway:\n  description: adds the other way round, which is right\n  must_fail: [test_seeded_sums]\n")
+    code = main(["verify", "adder", "--seed", "3", "--repeats", "1", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    wrong = {f["name"]: f for f in doc["findings"] if f["section"] == "wrong"}
+    assert set(wrong) == {"swapped_operands_minus", "passes_anyway"} and code == 1
+    assert wrong["swapped_operands_minus"]["ok"] and not wrong["passes_anyway"]["ok"], wrong
+    assert "should fail, was pass" in wrong["passes_anyway"]["detail"]
+
+
 def test_verify_rejects_bad_arguments_without_a_traceback(lab, capsys):
     assert main(["verify", "adder", "--mutants", "many"]) == 2
     assert "--mutants takes a number" in capsys.readouterr().err

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import os
 
-import yaml
-
 from labkit.catalog import Lab, load_lab, require_sources
-from labkit.errors import BadInput
 from labkit.grading.results import GradeResult, Status
 from labkit.ui import UI
+from labkit.verify.entries import check_entry, corpus, failing_checks
 from labkit.verify.labrun import LabUnderTest, running_lab
+from labkit.verify.lanes import other_lanes, split
 from labkit.verify.mutants import equivalents, sample, solution_mutants
 from labkit.verify.report import Finding, MutantOutcome, VerifyReport
 from labkit.verify.stress import cores_busy
@@ -56,7 +55,7 @@ def check_starter(lab: Lab, run: LabUnderTest) -> Finding:
     ok = result.complete and result.percent <= limit
     return Finding("starter", f"seed {run.seed}", ok,
                    f"{result.percent:.0f}% (limit {limit:g}%)" + ("" if result.complete else "; incomplete"),
-                   _failing(result) if not ok else "")
+                   failing_checks(result) if not ok else "")
 
 
 def check_solution(run: LabUnderTest, repeats: int) -> list[tuple[Finding, GradeResult]]:
@@ -65,44 +64,19 @@ def check_solution(run: LabUnderTest, repeats: int) -> list[tuple[Finding, Grade
         run.restore(solved=True)
         result = run.grade()
         out.append((Finding("solution", f"seed {run.seed} grade {attempt}", result.full_marks,
-                            f"{result.percent:.0f}%", "" if result.full_marks else _failing(result)), result))
+                            f"{result.percent:.0f}%", "" if result.full_marks else failing_checks(result)), result))
     return out
 
 
-def corpus(lab: Lab, kind: str) -> list[tuple[str, dict]]:
-    index = lab.path / kind / "index.yaml"
-    return list((yaml.safe_load(index.read_text()) or {}).items()) if index.exists() else []
-
-
 def check_corpus(lab: Lab, run: LabUnderTest, kind: str) -> list[Finding]:
-    """``wrong``: each fails (not errors) the checks it names; ``fair``: each keeps 100 %."""
-    return [check_entry(lab, run, kind, name, meta) for name, meta in corpus(lab, kind)]
-
-
-def check_entry(lab: Lab, run: LabUnderTest, kind: str, name: str, meta: dict) -> Finding:
-    run.restore(solved=True)
-    patch = next((p for p in (lab.path / kind / f"{name}{ext}" for ext in (".patch", ".diff")) if p.exists()), None)
-    if patch is None:
-        return Finding(kind, name, False, f"no {kind}/{name}.patch or .diff")
-    try:
-        run.apply_patch(patch)
-    except BadInput as exc:
-        return Finding(kind, name, False, "does not apply to the solution", exc.message)
-    if kind == "fair":  # an honest alternative keeps full marks (on the checks it names, if it names some)
-        result = run.grade(select=tuple(meta.get("checks") or ()))
-        return Finding(kind, name, result.full_marks, f"{result.percent:.0f}%",
-                       "" if result.full_marks else f"{meta.get('description', '')}\n{_failing(result)}")
-    # Only the checks that must catch this flaw (a fail among them is what takes it below 100 %),
-    # and those that must not be charged with it (must_pass: one flaw, one check).
-    must_fail, must_pass = tuple(meta["must_fail"]), tuple(meta.get("must_pass", ()))
-    result = run.grade(select=must_fail + must_pass)
-    status = {c.check_id.split("::")[-1]: c.status for c in result.checks}
-    problems = [f"{c} should fail, was {status.get(c)}" for c in must_fail if status.get(c) is not Status.FAIL]
-    problems += [f"{c} should pass (the flaw is another check's), was {status.get(c)}"
-                 for c in must_pass if status.get(c) is not Status.PASS]
-    return Finding(kind, name, not problems and result.complete, f"{result.percent:.0f}% on {', '.join(must_fail)}",
-                   (f"{'; '.join(problems)}; flaw: {meta.get('description', '')}\n{_failing(result)}")
-                   if problems else "")
+    """``wrong``: each fails (not errors) the checks it names; ``fair``: each keeps 100 %.
+    In ``grading.verify_lanes`` lanes at once (lanes.py); this one grades the first share."""
+    own, *others = split(corpus(lab, kind), lab.spec.grading.verify_lanes)
+    with other_lanes(lab, run.seed, kind, others) as lanes:
+        found = [check_entry(lab, run, kind, name, meta) for name, meta in own]
+        for lane in lanes:
+            found += lane.findings()
+    return found
 
 
 def check_mutants(lab: Lab, run: LabUnderTest, count: int | None, known: dict[str, str],
@@ -121,7 +95,7 @@ def check_mutants(lab: Lab, run: LabUnderTest, count: int | None, known: dict[st
         ui.note(f"mutant {i}/{len(chosen)}: {mutant.id}")
         result = run.grade()
         if not result.complete and result.count(Status.FAIL) == 0:
-            outcome, detail = "error", _failing(result)
+            outcome, detail = "error", failing_checks(result)
         elif result.full_marks:
             outcome, detail = "survived", mutant.diff(original)
         else:
@@ -166,11 +140,3 @@ def _changed(before: GradeResult, after: GradeResult, was: str, now: str, *, err
     return [f"{check}: {first.get(check)} {was}, {c} {now}" for check, c in
             ((c.check_id, c.status) for c in after.checks)
             if c is not first.get(check) and not (error_ok and c is Status.ERROR)]
-
-
-def _failing(result: GradeResult) -> str:
-    lines = [f"{c.status.value} {c.check_id}: {c.output.splitlines()[0] if c.output else ''}"[:300]
-             for c in result.checks if c.status is not Status.PASS]
-    if result.engine_error:
-        lines.append(f"engine: {result.engine_error.splitlines()[0]}")
-    return "\n".join(lines)
