@@ -48,6 +48,18 @@ class Completed:
         return self.returncode == 0 and not self.timed_out and not self.aborted
 
 
+def checked(result: Completed, timeout: float) -> Completed:
+    """``result``, or the CommandError of a command that timed out, was stopped or failed."""
+    output = result.stdout + result.stderr
+    if result.timed_out:
+        raise CommandError(result.argv, None, output, reason=f"timed out after {timeout:g}s")
+    if result.aborted:
+        raise CommandError(result.argv, None, output, reason=f"stopped: {result.aborted}")
+    if result.returncode != 0:
+        raise CommandError(result.argv, result.returncode, output)
+    return result
+
+
 class ProcessRunner:
     """Runs and supervises processes; tests substitute a fake with the same methods."""
 
@@ -74,7 +86,7 @@ class ProcessRunner:
         """
         argv = [str(a) for a in argv]
         started = time.monotonic()
-        with _capture_file() as out, _capture_file() as err, _input_file(input_text) as stdin:
+        with capture_file() as out, capture_file() as err, input_file(input_text) as stdin:
             proc = self._popen(argv, cwd=cwd, env=env, stdin=stdin, stdout=out, stderr=err, contain=contain)
             contained = contain and can_contain()
             try:
@@ -86,15 +98,9 @@ class ProcessRunner:
             except BaseException:
                 _end_tree(proc, contained)
                 raise
-            stdout, stderr = _read(out), _read(err)
+            stdout, stderr = read_capture(out), read_capture(err)
         result = Completed(argv, proc.returncode, stdout, stderr, time.monotonic() - started, timed_out, aborted)
-        if check and timed_out:
-            raise CommandError(argv, None, stdout + stderr, reason=f"timed out after {timeout:g}s")
-        if check and aborted:
-            raise CommandError(argv, None, stdout + stderr, reason=f"stopped: {aborted}")
-        if check and proc.returncode != 0:
-            raise CommandError(argv, proc.returncode, stdout + stderr)
-        return result
+        return checked(result, timeout) if check else result
 
     @staticmethod
     def _popen(argv: list[str], *, cwd: Path | None, env: Mapping[str, str] | None, stdin: object,
@@ -351,7 +357,7 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _capture_file() -> IO[bytes]:
+def capture_file() -> IO[bytes]:
     return tempfile.TemporaryFile(prefix="labkit-out-")
 
 
@@ -363,7 +369,7 @@ class _NoInput:
         return None
 
 
-def _input_file(text: str | None) -> IO[bytes] | _NoInput:
+def input_file(text: str | None) -> IO[bytes] | _NoInput:
     if text is None:
         return _NoInput()
     handle = tempfile.TemporaryFile(prefix="labkit-in-")
@@ -372,7 +378,7 @@ def _input_file(text: str | None) -> IO[bytes] | _NoInput:
     return handle
 
 
-def _read(handle: IO[bytes]) -> str:
+def read_capture(handle: IO[bytes]) -> str:
     handle.seek(0)
     return handle.read().decode("utf-8", errors="replace")
 

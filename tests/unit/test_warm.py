@@ -103,10 +103,15 @@ def test_python_m_runs_a_package_module_with_relative_imports(warm, tmp_path):
     both(warm, tmp_path, ["-m", "pipeline.missing"])
 
 
-def test_a_workspace_module_named_like_a_preloaded_one_runs_cold(warm, tmp_path):
-    write(tmp_path, "json.py", "MARK = 'the candidate json'\n")
-    write(tmp_path, "tool.py", "import json\nprint(json.MARK)\n")
-    assert "the candidate json" in both(warm, tmp_path, ["tool.py"], expect="cold").stdout
+@pytest.mark.parametrize("module, script, source", [
+    ("json", "tool.py", "import json\nprint(json.MARK)\n"),  # in the script's own folder
+    # in the working folder, which a script in a subfolder puts on sys.path itself
+    ("csv", "scripts/run.py", "import os, sys\nsys.path.insert(0, os.getcwd())\nimport csv\nprint(csv.MARK)\n"),
+])
+def test_a_workspace_module_named_like_a_preloaded_one_runs_cold(warm, tmp_path, module, script, source):
+    write(tmp_path, f"{module}.py", f"MARK = 'the candidate {module}'\n")
+    write(tmp_path, script, source)
+    assert f"the candidate {module}" in both(warm, tmp_path, [script], expect="cold").stdout
 
 
 def test_other_interpreter_options_and_python_variables_run_cold(warm, tmp_path):
@@ -203,12 +208,6 @@ def test_a_folder_reached_through_a_symlink_shows_its_real_path(warm, tmp_path):
     (tmp_path / "link").symlink_to(tmp_path / "real")
     both(warm, tmp_path / "link", ["t.py"])
     both(warm, tmp_path / "link", ["-m", "pkg"])
-
-
-def test_shadowing_in_the_working_folder_sends_a_subfolder_script_cold(warm, tmp_path):
-    write(tmp_path, "csv.py", "MARK = 'the candidate csv'\n")
-    write(tmp_path, "scripts/run.py", "import os, sys\nsys.path.insert(0, os.getcwd())\nimport csv\nprint(csv.MARK)\n")
-    assert "the candidate csv" in both(warm, tmp_path, ["scripts/run.py"], expect="cold").stdout
 
 
 def test_a_relative_pythonpath_runs_cold(warm, tmp_path):

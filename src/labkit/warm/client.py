@@ -20,12 +20,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from importlib.machinery import all_suffixes
 from pathlib import Path
+from typing import IO
 
 from labkit.errors import CommandError
-from labkit.proc import DEFAULT_RUNNER, Completed, ProcessRunner
+from labkit.proc import DEFAULT_RUNNER, Completed, ProcessRunner, capture_file, checked, input_file, read_capture
+from labkit.runtimes.local import log_tail
 from labkit.warm.zygote import _HEADER, BOOT
 
 SWITCH_ENV = "LABKIT_WARM"  # "0": every candidate command cold
@@ -64,11 +67,11 @@ class _Zygote:
             if self.state != "starting":
                 return None
             if time.monotonic() > deadline or not self.cold.alive(self.pid):
-                return self.fail(f"the warm interpreter was not ready: {_tail(self.log)}")
+                return self.fail(f"the warm interpreter was not ready: {log_tail(self.log)}")
             time.sleep(0.1)
         ready = _ready_line(self.log)  # after whatever the preloaded modules printed
         if ready is None:
-            return self.fail(f"the warm interpreter said nothing readable: {_tail(self.log)}")
+            return self.fail(f"the warm interpreter said nothing readable: {log_tail(self.log)}")
         self.socket, self.loaded = str(sock), frozenset(ready["loaded"])
         if ready.get("failed"):
             self.note = "preloaded without: " + "; ".join(ready["failed"])
@@ -189,8 +192,7 @@ class WarmRunner:
         zygote, request = planned
         argv = [str(a) for a in argv]
         started = time.monotonic()
-        with tempfile.TemporaryFile(prefix="labkit-out-") as out, tempfile.TemporaryFile(prefix="labkit-out-") as err, \
-                _stdin(input_text) as stdin:
+        with capture_file() as out, capture_file() as err, _stdin(input_text) as stdin:
             try:
                 returncode, timed_out, aborted = _play(zygote.socket, request,
                                                        [stdin.fileno(), out.fileno(), err.fileno()],
@@ -199,16 +201,10 @@ class WarmRunner:
                 zygote.fail(f"the warm interpreter stopped answering: {exc}")
                 return self.run(argv, timeout=timeout, cwd=cwd, env=env, check=check, input_text=input_text,
                                 contain=contain, extra_time=extra_time, abort=abort)
-            stdout, stderr = _read(out), _read(err)
+            stdout, stderr = read_capture(out), read_capture(err)
         self.counts["warm"] += 1
         result = Completed(argv, returncode, stdout, stderr, time.monotonic() - started, timed_out, aborted)
-        if check and timed_out:
-            raise CommandError(argv, None, stdout + stderr, reason=f"timed out after {timeout:g}s")
-        if check and aborted:
-            raise CommandError(argv, None, stdout + stderr, reason=f"stopped: {aborted}")
-        if check and returncode != 0:
-            raise CommandError(argv, returncode, stdout + stderr)
-        return result
+        return checked(result, timeout) if check else result
 
 
 def _play(path: str, request: dict, fds: list[int], timeout: float, extra_time: Callable[[], float] | None,
@@ -330,35 +326,16 @@ def _is_zip(path: str) -> bool:
         return True
 
 
-class _stdin:
-    """The command's stdin: the given text, else /dev/null (as the cold runner gives it)."""
-
-    def __init__(self, text: str | None) -> None:
-        self.text = text
-
-    def __enter__(self):
-        if self.text is None:
-            self.handle = open(os.devnull, "rb")
-        else:
-            self.handle = tempfile.TemporaryFile(prefix="labkit-in-")
-            self.handle.write(self.text.encode())
-            self.handle.seek(0)
-        return self.handle
-
-    def __exit__(self, *exc: object) -> None:
-        self.handle.close()
-
-
-def _read(handle) -> str:
-    handle.seek(0)
-    return handle.read().decode("utf-8", errors="replace")
-
-
-def _tail(log: Path, lines: int = 8) -> str:
-    try:
-        return " | ".join(log.read_text(errors="replace").strip().splitlines()[-lines:]) or "no output"
-    except OSError:
-        return "no log"
+@contextmanager
+def _stdin(text: str | None) -> Iterator[IO[bytes]]:
+    """The command's stdin as a real file: the given text, else /dev/null (what the cold
+    runner gives as DEVNULL; a zygote needs a descriptor to pass on)."""
+    if text is None:
+        with open(os.devnull, "rb") as handle:
+            yield handle
+    else:
+        with input_file(text) as handle:
+            yield handle
 
 
 __all__ = ["SWITCH_ENV", "WarmRunner", "warm_enabled"]
