@@ -380,23 +380,29 @@ case("shadows-labkit-and-stdlib", reviewed(score=6))(_with_files("shadow", {
 }))
 # Issue 17: candidate code read the lab's hidden checks during a review. This adder adds
 # correctly only when it cannot read them (nor the solution, nor labkit's own files).
-PEEK = """import pathlib
+PEEK = """import glob, pathlib
 import labkit_peek_targets
-for target in labkit_peek_targets.TARGETS:
-    try:
-        pathlib.Path(target).read_bytes()
-        print("peeked at", target)
-        raise SystemExit(0)
-    except OSError:
-        pass
+for pattern in labkit_peek_targets.TARGETS:
+    for target in glob.glob(pattern) or [pattern]:
+        try:
+            pathlib.Path(target).read_bytes()
+            print("peeked at", target)
+            raise SystemExit(0)
+        except OSError:
+            pass
 """
-case("reads-the-hidden-checks", reviewed(score=6))(_with_files("peek", {
-    "labkit_peek_targets.py": "TARGETS = " + repr([str(FIXTURE_LABS / "adder" / "checks" / "hidden" / "test_hidden.py"),
-                                                  str(FIXTURE_LABS / "adder" / "solution" / "adder.py"),
-                                                  str(Path(__file__).resolve()),
-                                                  str(Path(lifecycle.__file__).resolve())]) + "\n",
-    "adder.py": PEEK + SUM,
-}))
+
+
+def peeks_at(name: str, targets: list[str]):
+    """A submission whose adder adds correctly only while every target (a glob) is unreadable."""
+    return _with_files(name, {"labkit_peek_targets.py": f"TARGETS = {targets!r}\n", "adder.py": PEEK + SUM})
+
+
+case("reads-the-hidden-checks", reviewed(score=6))(peeks_at("peek", [
+    str(FIXTURE_LABS / "adder" / "checks" / "hidden" / "test_hidden.py"), str(FIXTURE_LABS / "adder" / "solution" / "adder.py"),
+    str(Path(__file__).resolve()), str(Path(lifecycle.__file__).resolve()),
+    "OUTSIDE/../out/submissions/*/job.json", "OUTSIDE/../out/submissions/*/report.md",
+    "OUTSIDE/../out/submissions/*/home/state/*/*.json"]))
 
 
 def _named_like_a_module(d, base, outside):
@@ -408,13 +414,9 @@ def _named_like_a_module(d, base, outside):
 case("archive-named-like-a-module", reviewed(score=6))(_named_like_a_module)
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """Build every case and review them all in one batch (two at a time)."""
-    root = tmp_path_factory.mktemp("corpus")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("LABKIT_HOME", str(root / "home"))
-    mp.setenv("LABKIT_LABS_PATH", str(FIXTURE_LABS))
+def build_corpus(root: Path, cases: dict[str, tuple[Callable, Callable]]) -> tuple[dict[str, Path], Path]:
+    """Every case's archive under root/submissions, built from an honest submission made by
+    starting the adder lab (LABKIT_HOME and LABKIT_LABS_PATH set by the caller)."""
     ws = root / "ws"
     lifecycle.start_lab(lab_id="adder", seed=9, workspace=ws, ui=UI())
     (ws / "adder.py").write_text(SUM)
@@ -424,10 +426,20 @@ def corpus(tmp_path_factory):
     subs, outside = root / "submissions", root / "outside"
     subs.mkdir()
     outside.mkdir()
-    archives = {name: build(subs, base, outside) for name, (build, _) in CASES.items()}
+    return {name: build(subs, base, outside) for name, (build, _) in cases.items()}, outside
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Build every case and review them all in one batch (two at a time)."""
+    root = tmp_path_factory.mktemp("corpus")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LABKIT_HOME", str(root / "home"))
+    mp.setenv("LABKIT_LABS_PATH", str(FIXTURE_LABS))
+    archives, outside = build_corpus(root, CASES)
     policy = SandboxPolicy(pids=64, command_timeout_s=3, total_timeout_s=300, file_size_bytes=8 * 1024**2)
-    summary = review_submissions(submissions=[subs], out=root / "out", jobs=2, ui=UI(), policy=policy,
-                                 sandbox="subprocess")
+    summary = review_submissions(submissions=[root / "submissions"], out=root / "out", jobs=2, ui=UI(),
+                                 policy=policy, sandbox="subprocess")
     by_archive = {Path(r.archive).name: r.to_dict() for r in summary.records}
     yield {name: by_archive[path.name] for name, path in archives.items()}, outside, root, summary
     mp.undo()

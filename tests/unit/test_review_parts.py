@@ -37,6 +37,41 @@ def test_docker_argv_maps_every_limit_and_mounts_labs_read_only(tmp_path):
                  f"{REPO / 'labs'}:/labs/0:ro", f"{tmp_path}:/review", "labkit.review.worker /review/job.json"):
         assert flag in text, flag
 
+    # Candidate namespaces (the default): a profile that allows unshare but keeps the dangerous
+    # calls refused, and a /proc the candidate's pid namespace can mount over.
+    profile = json.loads((tmp_path / "seccomp.json").read_text())
+    assert f"seccomp={tmp_path / 'seccomp.json'}" in text and "systempaths=unconfined" in text
+    refused = {n for rule in profile["syscalls"] if rule["action"] == "SCMP_ACT_ERRNO" for n in rule["names"]}
+    assert {"bpf", "keyctl", "ptrace", "setns", "io_uring_setup", "perf_event_open"} <= refused
+    assert not {"unshare", "mount", "clone"} & refused and profile["defaultAction"] == "SCMP_ACT_ALLOW"
+
+
+def test_without_candidate_namespaces_docker_keeps_its_default_profile_and_every_report_warns(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from labkit.sandbox import enforcement
+
+    policy = replace(load_policy(REPO / "grader" / "sandbox.yaml"), candidate_namespaces=False)
+    text = " ".join(docker_argv(policy, job_dir=tmp_path, labs_roots=[], job_file="job.json", name="r1"))
+    assert "seccomp=" not in text and "systempaths" not in text and not (tmp_path / "seccomp.json").exists()
+    monkeypatch.setattr(enforcement, "docker_ready", lambda policy: (True, ""))
+    assert enforcement.choose_enforcement(policy, sandbox="docker").warnings == [enforcement.DOCKER_SOURCES_WARNING]
+    confined = enforcement.choose_enforcement(replace(policy, candidate_namespaces=True), sandbox="docker")
+    assert (confined.mode, confined.unshare, confined.warnings) == ("docker", True, [])
+
+
+def test_a_worker_that_cannot_make_namespaces_it_promised_refuses_to_grade(monkeypatch):
+    from types import SimpleNamespace
+
+    from labkit.errors import RuntimeUnavailable
+    from labkit.review import worker
+    from labkit.sandbox import enforcement
+
+    monkeypatch.setattr(enforcement, "unshare_works", lambda: False)
+    with pytest.raises(RuntimeUnavailable, match="would see the lab's hidden checks"):
+        worker._require_namespaces(SimpleNamespace(confine={"unshare": True}))
+    worker._require_namespaces(SimpleNamespace(confine={"unshare": False}))  # nothing promised: grades
+
 
 def _tar(path, members):
     with tarfile.open(path, "w:gz") as archive:

@@ -47,10 +47,11 @@ def test_a_sandbox_file_reports_every_problem_at_once_with_its_key_path(tmp_path
 def test_the_sandbox_file_maps_onto_the_policy(tmp_path):
     path = tmp_path / "sandbox.yaml"
     path.write_text("apiVersion: labkit/v1\nkind: Sandbox\nresources: {memory: 512m, file_size: 8m}\n"
-                    "timeout: {command: 30s}\nsecurity: {cap_drop: [NET_RAW]}\n")
+                    "timeout: {command: 30s}\nsecurity: {cap_drop: [NET_RAW], candidate_namespaces: false}\n")
     policy = load_policy(path)
     assert (policy.memory_bytes, policy.file_size_bytes, policy.command_timeout_s) == (512 * 2**20, 8 * 2**20, 30.0)
     assert policy.cap_drop == ("NET_RAW",) and policy.pids == 512  # the rest: the defaults
+    assert not policy.candidate_namespaces and SandboxPolicy().candidate_namespaces
     assert load_policy(REPO / "grader" / "sandbox.yaml") == SandboxPolicy(request_cpus=1.0, request_memory_bytes=2**30)
 
 

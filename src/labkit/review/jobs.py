@@ -287,15 +287,25 @@ def stage(pending: Pending, *, hidden: bool, policy: SandboxPolicy, enforcement:
     with os.fdopen(open_regular(pending.archive), "rb") as source, open(pending.folder.path / copy, "wb") as dest:
         shutil.copyfileobj(source, dest)  # the reviewed bytes, fixed
     host = enforcement.mode == "subprocess"
+    # Namespaces: the subprocess mode's where this machine has them; Docker mode's inside the
+    # container (candidate_namespaces), which the worker checks there before it grades.
+    unshare = enforcement.unshare and enforcement.mode in ("subprocess", "docker")
     job = ReviewJob(
         id=pending.folder.name, job_dir=str(root), archive=str(root / copy), archive_sha256=pending.sha,
         hidden=hidden, policy=policy.to_dict(),
-        confine={"unshare": enforcement.unshare and host, "cgroup": enforcement.cgroup and host},
+        confine={"unshare": unshare, "cgroup": enforcement.cgroup and host},
         sandbox={**enforcement.to_dict(), "limits": policy.to_dict()}, running_lab=running_lab,
-        hide=_secret_files() if hidden else [],
+        hide=[*(_secret_files() if hidden else []), *_job_folders(pending, root, host=host)],
     )
     pending.folder.write_job(job)
     return job
+
+
+def _job_folders(pending: Pending, root: Path, *, host: bool) -> list[str]:
+    """Review folders a candidate command must not read: its own job's (the job, the worker's
+    log, the lab's state and services' data, the grade's files; its workspace stays visible
+    beneath) and, on this machine, every other submission's, reports included."""
+    return [str(root), *([str(pending.folder.path.parent)] if host else [])]
 
 
 def _secret_files() -> list[str]:

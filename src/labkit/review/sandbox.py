@@ -13,6 +13,7 @@ from pathlib import Path
 
 from labkit.sandbox.enforcement import Enforcement, cgroup_root, choose_enforcement, docker_ready, unshare_works
 from labkit.sandbox.limits import SandboxPolicy, parse_seconds, parse_size
+from labkit.sandbox.seccomp import write_profile
 from labkit.sandbox.spec import SANDBOX_ENV, load_policy
 
 __all__ = ["SANDBOX_ENV", "Enforcement", "SandboxPolicy", "cgroup_root", "choose_enforcement", "docker_argv",
@@ -22,7 +23,8 @@ __all__ = ["SANDBOX_ENV", "Enforcement", "SandboxPolicy", "cgroup_root", "choose
 def docker_argv(policy: SandboxPolicy, *, job_dir: Path, labs_roots: list[Path], job_file: str, name: str) -> list[str]:
     """`docker run` for one submission's review; each flag is the one sandbox.yaml names.
     The lab catalog (hidden checks included) is mounted read-only; the job folder is the
-    only writable mount."""
+    only writable mount. With candidate namespaces, the container's seccomp profile is
+    written into the job folder (docker reads it on this side)."""
     argv = [
         "docker", "run", "--rm", "--name", name, "--network", policy.network,
         "--cpus", f"{policy.cpus:g}", "--memory", str(policy.memory_bytes),
@@ -33,6 +35,9 @@ def docker_argv(policy: SandboxPolicy, *, job_dir: Path, labs_roots: list[Path],
         argv += ["--security-opt", "no-new-privileges"]
     for capability in policy.cap_drop:
         argv += ["--cap-drop", capability]
+    if policy.candidate_namespaces:
+        profile = write_profile(job_dir / "seccomp.json")
+        argv += ["--security-opt", f"seccomp={profile}", "--security-opt", "systempaths=unconfined"]
     if policy.read_only_rootfs:
         argv.append("--read-only")
     for target, options in policy.tmpfs.items():

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit import __version__
-from labkit.errors import BadInput, LabkitError, LabRunning, LabSourcesMissing, NotFoundError
+from labkit.errors import BadInput, LabkitError, LabRunning, LabSourcesMissing, NotFoundError, RuntimeUnavailable
 from labkit.review.jobs import JobFolder, ReviewJob, ReviewRecord, read_job
 
 
@@ -72,6 +72,7 @@ def _grade_submission(job: ReviewJob, work: Path, record: ReviewRecord, claims: 
     lab = load_lab(claims.lab_id)
     if job.hidden:  # before any service starts
         require_sources(lab, hidden_checks=True, command="labkit review")
+    _require_namespaces(job)
     protected = list(lab.spec.workspace.protected)
     ui = UI(json_mode=True)  # progress to the worker's log, nothing else
     workspace = work / "workspace"
@@ -83,6 +84,20 @@ def _grade_submission(job: ReviewJob, work: Path, record: ReviewRecord, claims: 
 
             guard_kind_review(lab.id, running_lab=job.running_lab)  # before anything touches the cluster
         return _start_grade_stop(job, work, record, claims, lab, runtime, workspace, protected, ui)
+
+
+def _require_namespaces(job: ReviewJob) -> None:
+    """Fail closed: a job that promises candidate commands namespaces of their own (which
+    hide the lab's sources from them) is not graded where they cannot be made, such as a
+    container started without the profile that allows them."""
+    from labkit.sandbox.enforcement import unshare_works
+
+    if job.confine.get("unshare") and not unshare_works():
+        raise RuntimeUnavailable(
+            "candidate commands cannot get namespaces of their own here (unshare is refused), so they "
+            "would see the lab's hidden checks; not graded",
+            hint="keep sandbox.yaml's security.candidate_namespaces: true (the default), on a kernel that "
+                 "allows user namespaces (`unshare -r --mount true` works there)")
 
 
 @contextlib.contextmanager

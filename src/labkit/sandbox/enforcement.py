@@ -3,7 +3,10 @@ per review and shown in every report.
 
 * ``docker``: the whole review of one submission runs in the grader image with
   ``--network none``, CPU, memory and pids limits, a read-only root, dropped
-  capabilities and a non-root user (the review builds that ``docker run``).
+  capabilities and a non-root user (the review builds that ``docker run``). With
+  ``candidate_namespaces`` (the default) every candidate command inside it is confined
+  as in the subprocess mode, in namespaces of its own, so it cannot read the lab's
+  sources the grader reads; the worker refuses to grade if the container cannot do that.
 * ``subprocess`` (no Docker or no grader image): the reviewer's own processes run as
   usual, and every candidate command goes through :mod:`labkit.sandbox.runner`. What
   that enforces is listed in :class:`Enforcement`; what it cannot enforce is said in
@@ -23,8 +26,8 @@ from typing import Any
 from labkit.errors import BadInput
 from labkit.sandbox.limits import SandboxPolicy
 
-# Docker mode runs candidate commands inside the review's own container without namespaces
-# of their own (the container may not create them): they share it with the lab's sources.
+# Docker mode with candidate_namespaces off: candidate commands share the review's own
+# container with the lab's sources.
 DOCKER_SOURCES_WARNING = ("candidate commands run in the review's container beside the lab's full sources, "
                           "without a mount namespace of their own: they could read the hidden checks and the "
                           "solution (they can write only to their folders and reach no network)")
@@ -61,6 +64,8 @@ def choose_enforcement(policy: SandboxPolicy, *, sandbox: str = "auto") -> Enfor
     if sandbox in ("auto", "docker"):
         ok, why = docker_ready(policy)
         if ok:
+            if policy.candidate_namespaces:
+                return Enforcement("docker", unshare=True)
             return Enforcement("docker", warnings=[DOCKER_SOURCES_WARNING])
         if sandbox == "docker":
             raise BadInput(f"--sandbox docker: {why}")

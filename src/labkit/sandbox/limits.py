@@ -35,6 +35,9 @@ class SandboxPolicy:
     tmpfs: dict[str, str] = field(default_factory=lambda: {"/tmp": "size=512m"})
     no_new_privileges: bool = True
     cap_drop: tuple[str, ...] = ("ALL",)
+    # Docker mode: candidate commands get user, mount, pid and network namespaces of their
+    # own inside the container (labkit.sandbox.seccomp says what the container then allows).
+    candidate_namespaces: bool = True
     # Per candidate command (both modes): the most output kept, and a cap on the check's own
     # timeout (None: the check decides).
     output_bytes: int = 1024**2

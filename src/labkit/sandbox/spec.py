@@ -60,6 +60,7 @@ class Security(_Strict):
     tmpfs: dict[str, str] = Field(default_factory=lambda: {"/tmp": "size=512m"})
     no_new_privileges: bool = True
     cap_drop: list[str] = Field(default_factory=lambda: ["ALL"])
+    candidate_namespaces: bool = True
 
 
 class SandboxFile(_Strict):
@@ -85,6 +86,7 @@ class SandboxFile(_Strict):
             provision_timeout_s=timeout.provision, grade_timeout_s=timeout.grade, total_timeout_s=timeout.total,
             user=self.user, read_only_rootfs=sec.read_only_rootfs, tmpfs=dict(sec.tmpfs),
             no_new_privileges=sec.no_new_privileges, cap_drop=tuple(sec.cap_drop),
+            candidate_namespaces=sec.candidate_namespaces,
             output_bytes=res.output, command_timeout_s=timeout.command,
             file_size_bytes=res.file_size, open_files=res.open_files,
         )

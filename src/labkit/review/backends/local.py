@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from labkit.proc import DEFAULT_RUNNER
@@ -33,6 +34,9 @@ class LocalBackend:
     def __init__(self, *, policy: SandboxPolicy, sandbox: str, kube: KubeOptions | None, ui: UI) -> None:
         self.policy, self.ui = policy, ui
         self.enforcement = choose_enforcement(policy, sandbox=sandbox)
+        if self.enforcement.mode == "docker":
+            self.policy = replace(policy, image=review_image(policy.image, ui))
+
 
     def review(self, pending: list[Pending], *, hidden: bool, parallel: int) -> list[ReviewRecord]:
         from labkit.review.running import reviewer_lab
@@ -95,6 +99,21 @@ class LocalBackend:
             return save(ReviewRecord.error(job, archive=pending.archive, reason=f"the review process {why}\n{tail}"),
                         folder)
         return save(record.with_(archive=str(pending.archive)), folder)  # the reviewer's path, not the worker's copy
+
+
+def review_image(base: str, ui: UI) -> str:
+    """The containers run this labkit, never the one a grader image was built with: the
+    worker and the host share job and record schemas, and a stale image would grade with
+    old checks or refuse the job. labkit's review image (the base + this labkit + the lab
+    folders, tagged by content) is built on the first Docker review after a change, then
+    reused."""
+    from labkit.catalog import labs_roots
+    from labkit.review.kube_image import ensure_review_image
+
+    image, facts = ensure_review_image(base=base, labs_roots=labs_roots(), progress=ui.note)
+    if facts.get("built_s"):
+        ui.note(f"built {image} in {facts['built_s']:g} s ({facts.get('size_mb')} MB)")
+    return image
 
 
 def worker_argv(job_path: Path) -> list[str]:
