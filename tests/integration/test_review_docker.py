@@ -88,3 +88,21 @@ def test_nothing_escaped_and_no_container_outlived_the_batch(corpus):
     names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,
                            timeout=60, check=True).stdout.split()
     assert not [n for n in names if n.startswith("labkit-review")], names
+
+
+def test_a_newer_review_image_replaces_the_older_one_on_its_base(image, tmp_path):
+    import shutil
+
+    from labkit.kube.images import image_exists
+    from labkit.review.kube_image import ensure_review_image
+
+    labs = tmp_path / "labs"
+    shutil.copytree(FIXTURE_LABS / "adder", labs / "adder")
+    first, _ = ensure_review_image(base=image, labs_roots=[labs], progress=print)
+    brief = labs / "adder" / "BRIEF.md"
+    brief.write_text(brief.read_text() + "\nA changed brief.\n")
+    second, facts = ensure_review_image(base=image, labs_roots=[labs], progress=print)
+    assert first != second and image_exists(second)
+    assert not image_exists(first) and facts["pruned"] >= 1, facts
+    again, facts = ensure_review_image(base=image, labs_roots=[labs], progress=print)
+    assert (again, facts["built_s"]) == (second, 0.0)  # unchanged content: reused, nothing built

@@ -82,4 +82,16 @@ def ensure_review_image(*, base: str, labs_roots: list[Path], progress: Callable
     finally:
         shutil.rmtree(context, ignore_errors=True)
     size = runner.run(["docker", "image", "inspect", "-f", "{{.Size}}", tag], timeout=60).stdout.strip()
-    return tag, {**facts, "built_s": round(time.monotonic() - started, 1), "size_mb": round(int(size) / 1e6, 1)}
+    pruned = prune_older(tag, base=base, runner=runner)
+    return tag, {**facts, "built_s": round(time.monotonic() - started, 1), "size_mb": round(int(size) / 1e6, 1),
+                 "pruned": len(pruned)}
+
+
+def prune_older(tag: str, *, base: str, runner: ProcessRunner = DEFAULT_RUNNER) -> list[str]:
+    """Remove the review images this one replaces (same base, another labkit or lab content):
+    every change would otherwise leave 0.2-1 GB behind. One still used by a container
+    (a review running now) is kept: docker refuses, and that is not an error."""
+    listed = runner.run(["docker", "images", "--filter", f"label=labkit.review.base={base}",
+                         "--format", "{{.Repository}}:{{.Tag}}", REPOSITORY], timeout=60, check=False)
+    older = [t for t in listed.stdout.split() if t != tag and t.startswith(REPOSITORY + ":")]
+    return [t for t in older if runner.run(["docker", "rmi", t], timeout=120, check=False).ok]
