@@ -84,3 +84,41 @@ def test_events_too_far_apart_make_the_scenario_unjudgeable(lab, tmp_path, monke
     scenario = loop_module.Scenario("episode", monitor_spans=[(start + i * 2, start + 40 + i * 2) for i in range(3)])
     loop.check_spread(scenario)
     assert (scenario.spread_problem == "") is judged, scenario.spread_problem
+
+
+class _Process:
+    def __init__(self, alive: bool = True) -> None:
+        self._alive = alive
+
+    def alive(self) -> bool:
+        return self._alive
+
+    def output(self) -> str:
+        return "importing prefect..."
+
+
+def test_a_start_up_that_runs_out_on_a_loaded_machine_is_not_the_candidates_fail(lab):
+    loop_module, _ = lab
+    wait = loop_module._wait_for
+    assert wait(lambda: True, _Process(), "worker", "registered nothing") == ("", False)
+    crashed, loaded = wait(lambda: False, _Process(alive=False), "worker", "registered nothing")
+    assert crashed.startswith("worker exited") and not loaded  # a crash is the candidate's, whatever the load
+    idle, loaded = wait(lambda: False, _Process(), "worker", "registered nothing", timeout_s=0, loaded=lambda: False)
+    assert "registered nothing within" in idle and not loaded  # a hang on an idle machine: fail
+    busy, loaded = wait(lambda: False, _Process(), "worker", "registered nothing", timeout_s=0,
+                        loaded_timeout_s=1.5, loaded=lambda: True)
+    assert loaded and "on a loaded machine" in busy and "not judged" in busy
+
+
+def test_the_checks_turn_a_loaded_start_up_into_error_and_a_crash_into_a_fail(lab, tmp_path):
+    from labkit.grading import InfraError
+
+    loop_module, data = lab
+    loop = offline_loop(loop_module, data, 3, tmp_path)
+    loop.require_started()  # started: nothing to say
+    loop.startup_problem, loop.startup_loaded = "worker registered nothing within 300 s on a loaded machine", True
+    with pytest.raises(InfraError):
+        loop.require_started()
+    loop.startup_problem, loop.startup_loaded = "worker exited: Traceback", False
+    with pytest.raises(pytest.fail.Exception, match="worker exited"):
+        loop.require_started()

@@ -29,7 +29,7 @@ from typing import Any, Callable
 import pandas as pd
 import yaml
 
-from labkit.grading import InfraError
+from labkit.grading import InfraError, expect
 from support import data
 from support.provision import CHAMPION_ALIAS, register_champion
 
@@ -120,6 +120,7 @@ class Loop:
     prefect_url: str
     model_name: str = field(default_factory=lambda: f"churn-grade-{uuid.uuid4().hex[:8]}")
     startup_problem: str = ""
+    startup_loaded: bool = False  # the start-up wait ran out on a loaded machine: not the candidate's fail
     scenarios: dict[str, Scenario] = field(default_factory=dict)
     serving: ServingObservation | None = None
     baseline_version: str = ""
@@ -188,15 +189,24 @@ class Loop:
         """The candidate's worker, then their API; a failure to start is recorded, not raised."""
         worker = self.start(["python", "-m", "pipeline.worker"], name="worker", cwd=self.copy, env=self.env,
                             extra_services=self.extra_services)
-        self.startup_problem = _wait_for(lambda: bool(self.deployments()), worker, "`python -m pipeline.worker`",
-                                         "registered no deployment on the Prefect server")
+        self.startup_problem, self.startup_loaded = _wait_for(
+            lambda: bool(self.deployments()), worker, "`python -m pipeline.worker`",
+            "registered no deployment on the Prefect server")
         if self.startup_problem:
             return
         time.sleep(3)  # the server's trigger service picks up the deployment's automations
         api = self.start(["python", "-m", "pipeline.serve", "--socket", str(self.socket_path)], name="api",
                          cwd=self.copy, env=self.env, extra_services=self.extra_services)
-        self.startup_problem = _wait_for(lambda: self._api("GET", "/health")[0] == 200, api,
-                                         "`python -m pipeline.serve --socket PATH`", "did not answer GET /health")
+        self.startup_problem, self.startup_loaded = _wait_for(
+            lambda: self._api("GET", "/health")[0] == 200, api, "`python -m pipeline.serve --socket PATH`",
+            "did not answer GET /health")
+
+    def require_started(self) -> None:
+        """Every check that needs the loop: a start-up the machine's load may have held back is
+        `error`; one that crashed, or hung on an idle machine, is the candidate's fail."""
+        if self.startup_problem and self.startup_loaded:
+            raise InfraError(self.startup_problem)
+        expect(not self.startup_problem, self.startup_problem)
 
     # ---- observation -----------------------------------------------------------------------
 
@@ -469,16 +479,34 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self.sock.connect(self._path)
 
 
-def _wait_for(ready: Callable[[], bool], process: Any, what: str, failure: str, timeout_s: float = 90) -> str:
-    """Wait until ``ready()``; the problem, with the process's output, if it exited or timed out."""
-    deadline = time.monotonic() + timeout_s
+STARTUP_WAIT_S = 90  # not registered or not answering by then on an idle machine: the candidate's fail
+LOADED_STARTUP_WAIT_S = 300  # how long a loaded machine is given before the wait ends `error`
+
+
+def machine_loaded() -> bool:
+    """Runnable work well beyond the cores: a slow start-up may be the machine's, not the program's."""
+    return os.getloadavg()[0] > 1.5 * (os.cpu_count() or 1)
+
+
+def _wait_for(ready: Callable[[], bool], process: Any, what: str, failure: str,
+              timeout_s: float = STARTUP_WAIT_S, loaded_timeout_s: float = LOADED_STARTUP_WAIT_S,
+              loaded: Callable[[], bool] = machine_loaded) -> tuple[str, bool]:
+    """Wait until ``ready()``. Returns (problem with the process's output, or ""; whether the
+    machine was loaded when the wait ran out). On a loaded machine the wait goes on to
+    ``loaded_timeout_s``, so load alone does not fail a program that was merely slow."""
+    started = time.monotonic()
     while not ready():
         if not process.alive():
-            return f"{what} exited: {_tail(process.output())}"
-        if time.monotonic() > deadline:
-            return f"{what} {failure} within {timeout_s:.0f} s: {_tail(process.output())}"
+            return f"{what} exited: {_tail(process.output())}", False
+        waited = time.monotonic() - started
+        if waited > timeout_s:
+            busy = loaded()
+            if not busy or waited > loaded_timeout_s:
+                where = (f" on a loaded machine (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores), "
+                         "so it is not judged" if busy else "")
+                return f"{what} {failure} within {waited:.0f} s{where}: {_tail(process.output())}", busy
         time.sleep(1)
-    return ""
+    return "", False
 
 
 def _post_json(url: str, body: dict) -> Any:

@@ -33,7 +33,7 @@ LINEAGE_TAGS = ["trigger", "trigger_batch", "data_window", "parent_version", "ch
 
 def played(scenarios, name: str, *, once: bool = False) -> tuple[Loop, Scenario]:
     loop = scenarios[name]
-    expect(not loop.startup_problem, loop.startup_problem)
+    loop.require_started()
     scenario = loop.scenarios[name]
     if scenario.timing_problem:
         raise InfraError(scenario.timing_problem)
@@ -46,7 +46,7 @@ def played(scenarios, name: str, *, once: bool = False) -> tuple[Loop, Scenario]
 def every_scenario(scenarios, upto: str = ORDER[-1]) -> tuple[Loop, list[Scenario]]:
     """Every scenario up to ``upto``, played (a rule is judged on every retrain, not on one event)."""
     loop = scenarios[upto]
-    expect(not loop.startup_problem, loop.startup_problem)
+    loop.require_started()
     return loop, [played(scenarios, name)[1] for name in ORDER[: ORDER.index(upto) + 1] if name in loop.scenarios]
 
 

@@ -19,7 +19,7 @@ from labkit.grading import InfraError, expect
              "of your workspace and keep running.",
 )
 def test_loop_starts(loop):
-    expect(not loop.startup_problem, loop.startup_problem)
+    loop.require_started()
 
 
 @pytest.mark.check(
@@ -30,7 +30,7 @@ def test_loop_starts(loop):
 )
 def test_retrains_on_drift_only(scenarios):
     loop = scenarios["episode"]
-    expect(not loop.startup_problem, loop.startup_problem)
+    loop.require_started()
     clean, episode = loop.scenarios["clean"], loop.scenarios["episode"]
     for scenario in (clean, episode):
         if scenario.timing_problem:
