@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                 json_flag=False, labs_flag=True)
     p.add_argument("--hidden", action="store_true", help="also run hidden checks (reviewers, lab authors)")
     p.add_argument("--format", choices=GRADE_FORMATS, default="text", dest="fmt")
+    p.add_argument("--json", action="store_const", const="json", dest="fmt",
+                   help="the same as --format json, as in every other command")
     p.add_argument("--out", type=Path, help="write the report to this file (or folder) instead of stdout")
     p.add_argument("--timeout", type=float, help="seconds before the grader gives up (default: the lab's)")
     p.add_argument("--check", action="append", default=[], metavar="NAME",

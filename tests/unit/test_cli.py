@@ -68,6 +68,8 @@ def test_a_full_session_through_the_cli(run, tmp_path):
     code, out, _ = run("grade")
     assert code == ExitStatus.CHECKS_FAILED
     assert "hidden checks are not included" in out.lower() or "visible checks only" in out.lower()
+    code, out, _ = run("grade", "--json")  # as every command takes it
+    assert code == ExitStatus.CHECKS_FAILED and not json.loads(out)["hidden"]
 
     code, out, _ = run("grade", "--hidden", "--format", "json")
     starter = json.loads(out)
