@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,26 @@ def processes_with(token: str) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+@pytest.fixture
+def lab_support(monkeypatch: pytest.MonkeyPatch):
+    """``lab_support(lab, "support.x", ...)``: a lab's support modules, imported fresh (every
+    lab calls its package ``support``), and gone from sys.modules after the test."""
+
+    def ours() -> list[str]:
+        return [m for m in sys.modules if m == "support" or m.startswith("support.")]
+
+    def load(lab: str, *modules: str):  # noqa: ANN202
+        for name in ours():
+            monkeypatch.delitem(sys.modules, name)
+        monkeypatch.syspath_prepend(str(REPO / "labs" / lab))
+        loaded = tuple(importlib.import_module(m) for m in modules)
+        return loaded[0] if len(loaded) == 1 else loaded
+
+    yield load
+    for name in ours():
+        del sys.modules[name]
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ Endpoints: POST /predict {"rows": [{feature: value, ...}, ...]} with
 
 Configuration (environment): MLFLOW_TRACKING_URI, MODEL_URI (e.g. models:/name@champion),
 PREDICT_TOKEN. The model loads in the background at start-up, so /livez answers at once
-and /readyz only once the model is in memory; a model that cannot load keeps the
-service alive but never ready, and says why in its log.
+and /readyz only once the model is in memory; a model that cannot load (the registry is
+down, the alias is missing) keeps the service alive but not ready, says why in its log
+and is tried again every few seconds until it loads.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
 from http import HTTPStatus
 
@@ -22,6 +24,7 @@ import bentoml
 from bentoml.exceptions import BentoMLException, ServiceUnavailable
 
 log = logging.getLogger("churn-api")
+RETRY_S = 5
 
 
 @bentoml.service(http={"port": 3000}, workers=1, traffic={"timeout": 30})
@@ -33,20 +36,27 @@ class ChurnModel:
         threading.Thread(target=self._load, name="model-loader", daemon=True).start()
 
     def _load(self) -> None:
-        try:
-            if not self.token:
-                raise RuntimeError("PREDICT_TOKEN is not set: refusing to serve without authentication")
-            import mlflow
+        if not self.token:
+            log.error("PREDICT_TOKEN is not set: refusing to serve without authentication; /readyz answers 503")
+            return
+        while self.model is None:
+            try:
+                self._load_once()
+            except Exception:  # noqa: BLE001 - stay alive, not ready, say why, try again
+                log.exception("the model could not be loaded; /readyz answers 503; trying again in %ss", RETRY_S)
+                time.sleep(RETRY_S)
 
-            uri = os.environ["MODEL_URI"]
-            mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
-            self.model = mlflow.sklearn.load_model(uri)
-            if uri.startswith("models:/") and "@" in uri:  # models:/<name>@<alias>: which version it is
-                name, alias = uri[len("models:/"):].split("@", 1)
-                self.model_version = mlflow.MlflowClient().get_model_version_by_alias(name, alias).version
-            log.warning("model %s (version %s) loaded", uri, self.model_version)
-        except Exception:  # noqa: BLE001 - stay alive, never ready, and say why
-            log.exception("the model could not be loaded; /readyz will keep answering 503")
+    def _load_once(self) -> None:
+        import mlflow
+
+        uri = os.environ["MODEL_URI"]
+        mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+        model = mlflow.sklearn.load_model(uri)
+        if uri.startswith("models:/") and "@" in uri:  # models:/<name>@<alias>: which version it is
+            name, alias = uri[len("models:/"):].split("@", 1)
+            self.model_version = mlflow.MlflowClient().get_model_version_by_alias(name, alias).version
+        self.model = model
+        log.warning("model %s (version %s) loaded", uri, self.model_version)
 
     def __is_ready__(self) -> bool:
         return self.model is not None
