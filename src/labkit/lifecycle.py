@@ -255,7 +255,7 @@ def _resume(session: Session, lab: Lab, ui: UI) -> StartOutcome:
     outcome = StartOutcome(session=session, lab=lab, already_running=True, workspace_action="reuse")
     _runtime_up(runtime, ctx, session, ui)  # e.g. the cluster went away with a Docker restart
     for name, info in list(session.services.items()):
-        if runtime.healthy(info):
+        if runtime.healthy(info) or runtime.comes_back(ctx, info):
             continue
         runtime.stop_service(ctx, info)
         with ui.step(f"restarting {name} (it was not answering)"):

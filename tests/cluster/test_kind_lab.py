@@ -82,6 +82,17 @@ def test_kind_lab_starts_grades_and_stops_leaving_nothing(labkit_home: Path, tmp
         timings["grade solution"] = time.monotonic() - t0
         assert solved.returncode == 0, solved.stdout[-3000:]
         assert json.loads(solved.stdout)["percent"] == 100
+
+        # A reboot (or a Docker restart) leaves kind's node stopped; start resumes the lab.
+        subprocess.run(["docker", "stop", *node_containers("labkit")], check=True, capture_output=True, timeout=120)
+        t0 = time.monotonic()
+        resumed = labkit("start", "kube-echo", "--json")
+        timings["resume after the node stopped"] = time.monotonic() - t0
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert "starting the stopped node(s)" in resumed.stderr, resumed.stderr[-2000:]
+        regraded = labkit("grade", "--format", "json")
+        assert regraded.returncode == 0, regraded.stdout[-3000:]
+        assert json.loads(regraded.stdout)["percent"] == 100
     finally:
         t0 = time.monotonic()
         stopped = labkit("stop")

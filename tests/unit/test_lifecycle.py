@@ -127,6 +127,29 @@ def test_a_dead_service_is_restarted_by_a_second_start(two_service_lab, monkeypa
     assert "MLFLOW_TRACKING_URI=http://127.0.0.1:1/mlflow" in env and "PREFECT_API_URL=" in env
 
 
+def test_a_service_that_comes_back_by_itself_is_waited_for_not_replaced(two_service_lab, monkeypatch, tmp_path, ui):
+    """After a reboot kind's pods restart on their own, data and all; a restart would start
+    the service empty (the candidate's MLflow runs, the lab's registered champion)."""
+
+    class SlowToReturn(FakeRuntime):
+        waited: list[str] = []
+
+        def comes_back(self, ctx, info):
+            self.waited.append(info.name)
+            self.running.append(info.name)
+            return True
+
+    runtime = SlowToReturn()
+    monkeypatch.setattr(lifecycle, "choose_runtime", lambda *_: runtime)
+    monkeypatch.setattr(lifecycle, "get_runtime", lambda _name: runtime)
+    lifecycle.start_lab(lab_id="adder", seed=1, workspace=tmp_path / "ws", ui=ui)
+    runtime.running.remove("mlflow")  # not answering yet: its pod is restarting
+    started = list(runtime.running)
+    outcome = lifecycle.start_lab(lab_id="adder", ui=ui)
+    assert outcome.already_running and outcome.restarted == []
+    assert runtime.waited == ["mlflow"] and set(runtime.running) == {*started, "mlflow"}
+
+
 def test_a_failing_provision_hook_is_reported_and_cleaned_up(labs_copy, tmp_path, ui):
     (labs_copy / "adder" / "support" / "provision.py").write_text("def provision(ctx):\n    raise RuntimeError('boom')\n")
     with pytest.raises(LabkitError, match="provisioning adder failed") as info:

@@ -92,6 +92,21 @@ class Cluster:
             time.sleep(1)
         raise ServiceError(f"namespace {name} is still terminating after {wait_s:.0f}s")
 
+    def wait_api(self, *, timeout_s: float) -> None:
+        """Until the API server answers (a node that was just started takes a while)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self.namespaces()
+                return
+            except Exception as exc:  # noqa: BLE001 - refused, reset, 503 while it starts
+                if time.monotonic() > deadline:
+                    raise ServiceError(f"the cluster's API server does not answer after {timeout_s:.0f}s: {exc}",
+                                       hint="`docker ps -a` shows the node; `labkit stop` and start again "
+                                            "recreates the cluster") from None
+                self._client = None  # a fresh connection: the old one may point at a dead socket
+                time.sleep(2)
+
     def namespaces(self, *, label: str = PART_OF_LABEL) -> list[str]:
         from lightkube.resources.core_v1 import Namespace
 

@@ -21,6 +21,8 @@ from labkit.proc import DEFAULT_RUNNER, ProcessRunner
 CREATE_TIMEOUT_S = 900  # measured 35 s idle, 97 s on a loaded 2-core host; image pulls online
 LOAD_TIMEOUT_S = 900
 NODE_IMAGE_ENV = "LABKIT_KIND_NODE_IMAGE"
+NODE_LABEL = "io.x-k8s.kind.cluster"
+WAKE_TIMEOUT_S = 120
 
 
 def offline_node_image() -> str:
@@ -33,6 +35,7 @@ class KindCluster:
     config: Path
     runner: ProcessRunner = DEFAULT_RUNNER
     progress: Callable[[str], None] = field(default=lambda message: None)
+    woken: list[str] = field(default_factory=list)  # nodes ensure() had to start again
 
     @classmethod
     def default(cls, *, runner: ProcessRunner = DEFAULT_RUNNER,
@@ -79,9 +82,15 @@ class KindCluster:
         return image if image_exists(image, self.runner) else None
 
     def ensure(self) -> bool:
-        """Create the cluster unless it exists; always (re)write our kubeconfig. True if created."""
+        """Create the cluster unless it exists; always (re)write our kubeconfig. True if created.
+
+        An existing cluster whose node containers stopped (Docker or the machine restarted)
+        has them started again; `woken` names them, so the caller waits for the API server.
+        """
         self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+        self.woken = []
         if self.exists():
+            self.woken = self.wake()
             self.runner.run([self._kind(), "export", "kubeconfig", "--name", self.name,
                              "--kubeconfig", str(self.kubeconfig)], timeout=60)
             return False
@@ -98,6 +107,22 @@ class KindCluster:
             self.delete()  # kind leaves a half-made node container behind on failure
             raise
         return True
+
+    def stopped_nodes(self) -> list[str]:
+        """The cluster's node containers that are not running (kind labels them with its name)."""
+        out = self.runner.run(["docker", "ps", "-a", "--filter", f"label={NODE_LABEL}={self.name}",
+                               "--format", "{{.Names}}\t{{.State}}"], timeout=60).stdout
+        rows = [line.split("\t", 1) for line in out.splitlines() if "\t" in line]
+        return sorted(name for name, state in rows if state.strip() != "running")
+
+    def wake(self) -> list[str]:
+        """docker start the stopped nodes: kind does not restart them after a reboot itself."""
+        stopped = self.stopped_nodes()
+        if stopped:
+            self.progress(f"starting the stopped node(s) of kind cluster {self.name!r}: {', '.join(stopped)} "
+                          "(Docker or the machine was restarted)")
+            self.runner.run(["docker", "start", *stopped], timeout=WAKE_TIMEOUT_S)
+        return stopped
 
     def load_image(self, image: str) -> None:
         """kind load docker-image: skipped by kind itself when the node already has that ID."""

@@ -65,3 +65,8 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def healthy(self, info: ServiceInfo) -> bool:
         """Does the service answer its health check right now?"""
+
+    def comes_back(self, ctx: RuntimeContext, info: ServiceInfo) -> bool:
+        """A service that does not answer: will it, if given the time? Resume asks before it
+        restarts one, since a restart starts it empty. A process that died stays dead."""
+        return False

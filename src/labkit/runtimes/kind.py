@@ -65,7 +65,10 @@ class KindRuntime(Runtime):
         kind.ensure()
         info = ClusterInfo(kind.name, str(kind.kubeconfig), kind.context, owned=kind.owned)
         ctx.info["cluster"] = info.to_dict()  # recorded before waiting: a failure below still tears it down
-        Cluster(info, ctx.runner).wait_rollout("kube-system", "coredns", timeout_s=SYSTEM_READY_TIMEOUT_S)
+        cluster = Cluster(info, ctx.runner)
+        if kind.woken:
+            cluster.wait_api(timeout_s=SYSTEM_READY_TIMEOUT_S)
+        cluster.wait_rollout("kube-system", "coredns", timeout_s=SYSTEM_READY_TIMEOUT_S)
         return ctx.info
 
     def down(self, ctx: RuntimeContext) -> None:
@@ -137,6 +140,32 @@ class KindRuntime(Runtime):
 
     def healthy(self, info: ServiceInfo) -> bool:
         return http_ok(info.url + info.health_path)
+
+    def comes_back(self, ctx: RuntimeContext, info: ServiceInfo) -> bool:
+        """Its Deployment still stands (its pod is restarting, say after the node was started
+        again): wait for the rollout and the NodePort, rather than replace it with an empty one."""
+        from lightkube import ApiError
+        from lightkube.resources.apps_v1 import Deployment
+
+        definition = PLATFORM.get(info.name)
+        cluster = self._cluster(ctx)
+        if definition is None or cluster is None or not _reachable(cluster):
+            return False
+        try:
+            cluster.client.get(Deployment, info.name, namespace=PLATFORM_NAMESPACE)
+        except ApiError:
+            return False
+        ctx.progress(f"waiting for {info.name} on the cluster to answer again")
+        try:
+            cluster.wait_rollout(PLATFORM_NAMESPACE, info.name, timeout_s=definition.ready_timeout_s)
+        except Exception:  # noqa: BLE001 - it does not roll out: resume replaces it
+            return False
+        deadline = time.monotonic() + 60
+        while not self.healthy(info):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(1)
+        return True
 
     def _cluster(self, ctx: RuntimeContext) -> Any:
         from labkit.kube.api import Cluster, ClusterInfo
