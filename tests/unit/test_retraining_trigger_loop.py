@@ -8,25 +8,15 @@ the scenario their trigger_batch names, and events too far apart end the check `
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 
 import pytest
 
-LAB = Path(__file__).resolve().parents[2] / "labs" / "retraining-trigger"
-
 
 @pytest.fixture
-def lab(monkeypatch: pytest.MonkeyPatch):
-    """The lab's support package, imported fresh (other labs also call theirs `support`)."""
+def lab(lab_support):
     pytest.importorskip("sklearn")
-    for name in [m for m in sys.modules if m == "support" or m.startswith("support.")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.syspath_prepend(str(LAB))
-    yield importlib.import_module("support.loop"), importlib.import_module("support.data")
-    for name in [m for m in sys.modules if m == "support" or m.startswith("support.")]:
-        del sys.modules[name]
+    return lab_support("retraining-trigger", "support.loop", "support.data")
 
 
 def offline_loop(loop_module, data, seed: int, tmp_path: Path, **overrides):
@@ -122,3 +112,14 @@ def test_the_checks_turn_a_loaded_start_up_into_error_and_a_crash_into_a_fail(la
     loop.startup_problem, loop.startup_loaded = "worker exited: Traceback", False
     with pytest.raises(pytest.fail.Exception, match="worker exited"):
         loop.require_started()
+
+
+def test_a_hidden_grade_draws_other_rows_from_the_same_concepts(lab) -> None:
+    _, data = lab
+    visible, hidden = data.Population.from_seed(2026), data.Population.from_seed(2026, draw_seed=99)
+    assert hidden.tilt == visible.tilt, "the concepts (and so the right answers) stay those of the lab seed"
+    assert data.Population.from_seed(2026, draw_seed=2026) == visible, "a visible grade draws from the lab seed"
+    rows = visible.sample(200, regime="after", stream=3)
+    assert not hidden.sample(200, regime="after", stream=3).equals(rows)
+    assert hidden.sample(200, regime="after", stream=3).equals(
+        data.Population.from_seed(2026, draw_seed=99).sample(200, regime="after", stream=3))

@@ -81,6 +81,28 @@ def test_hidden_checks_get_the_hidden_seed_and_candidate_code_never_the_key(tmp_
     assert (state / "candidate_saw").read_text() == "absent"
 
 
+SCENARIO_CHECK = '''
+import pytest
+
+
+@pytest.mark.check(points=1, title="scenario seed")
+def test_scenario_seed(scenario_seed, state_dir):
+    (state_dir / "scenario_seed").write_text(str(scenario_seed))
+'''
+
+
+@pytest.mark.parametrize("hidden", [True, False])
+def test_shared_fixtures_draw_from_the_hidden_seed_in_a_hidden_grade_only(tmp_path, labkit_home, monkeypatch, hidden):
+    monkeypatch.setenv(KEY_ENV, KEY)
+    lab, workspace, state = _key_lab(tmp_path)
+    (tmp_path / "labs" / "adder" / "checks" / "visible" / "test_scenario.py").write_text(SCENARIO_CHECK)
+    result = run_checks(lab, workspace=workspace, seed=5, state_dir=state, services={}, hidden=hidden,
+                        grade_dir=tmp_path / "grade", select=("test_scenario_seed",))
+    assert [c.status for c in result.checks] == [Status.PASS], result.to_dict()
+    expected = hidden_seed(KEY, "adder", 5) if hidden else 5
+    assert int((state / "scenario_seed").read_text()) == expected
+
+
 @pytest.mark.skipif(not unshare_works(), reason="needs unshare (root or user namespaces)")
 def test_a_confined_command_reads_an_empty_file_where_the_key_is(tmp_path, labkit_home, monkeypatch):
     from labkit.review.jobs import _secret_files

@@ -9,10 +9,8 @@ stand-in is named rather than skipped.
 
 from __future__ import annotations
 
-import importlib
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -43,13 +41,8 @@ TELL_PREFIXES = ("GITHUB_", "RUNNER_", "ACT", "ACTIONS_", "Image")
 
 
 @pytest.fixture
-def lab(monkeypatch: pytest.MonkeyPatch):
-    for module in [m for m in sys.modules if m == "support" or m.startswith("support.")]:
-        monkeypatch.delitem(sys.modules, module)
-    monkeypatch.syspath_prepend(str(LAB))
-    yield importlib.import_module("support.engine"), importlib.import_module("support.ci")
-    for module in [m for m in sys.modules if m == "support" or m.startswith("support.")]:
-        del sys.modules[module]
+def lab(lab_support):
+    return lab_support("training-cicd", "support.engine", "support.ci")
 
 
 def _run(argv, *, timeout, cwd, env):

@@ -83,8 +83,9 @@ class Scenarios:
 
 
 @pytest.fixture(scope="session")
-def population(seed: int) -> data.Population:
-    return data.Population.from_seed(seed)
+def population(seed: int, scenario_seed: int) -> data.Population:
+    """The lab's population; a hidden grade draws its rows from the hidden seed."""
+    return data.Population.from_seed(seed, draw_seed=scenario_seed)
 
 
 @pytest.fixture(scope="session")

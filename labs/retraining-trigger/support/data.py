@@ -30,10 +30,19 @@ LABEL = "churned"
 class Population:
     seed: int
     tilt: float  # the seed's variation of the concepts' coefficients (about +-10%)
+    # The seed rows are drawn from: the lab seed for the workspace and a visible grade; in a
+    # hidden grade the seed under the review key (labkit's scenario_seed), so a candidate,
+    # who has the lab seed and this code, cannot regenerate the batches a hidden grade sends.
+    draw_seed: int | None = None
 
     @classmethod
-    def from_seed(cls, seed: int) -> Population:
-        return cls(seed, float(np.random.default_rng([seed, 0]).uniform(0.9, 1.1)))
+    def from_seed(cls, seed: int, *, draw_seed: int | None = None) -> Population:
+        return cls(seed, float(np.random.default_rng([seed, 0]).uniform(0.9, 1.1)),
+                   None if draw_seed == seed else draw_seed)
+
+    @property
+    def draws(self) -> int:
+        return self.seed if self.draw_seed is None else self.draw_seed
 
     def sample(self, n: int, *, regime: str, stream: int, labels: str = "true", concept: float | None = None
                ) -> pd.DataFrame:
@@ -47,7 +56,7 @@ class Population:
         if regime not in ("before", "after", "later"):
             raise ValueError(f"unknown regime {regime!r}")
         w = float(concept if concept is not None else (1.0 if regime == "later" else 0.0))
-        rng = np.random.default_rng([self.seed, stream, 0 if regime == "before" else 1])
+        rng = np.random.default_rng([self.draws, stream, 0 if regime == "before" else 1])
         if regime == "before":
             tenure = rng.integers(1, 73, n).astype(float)
             charges = np.clip(rng.normal(70, 18, n), 20, 130)

@@ -131,7 +131,7 @@ def _violations(rng: np.random.Generator) -> dict[str, list[tuple[str, Callable[
 def schema_violations(shipments: data.Shipments) -> list[Change]:
     """One data drop per kind of break (columns, values, table), each drawn from the seed:
     a validator that checks only some kinds lets one of them through."""
-    rng = data.rng_for(shipments.seed, data.STREAM_VIOLATION)
+    rng = data.rng_for(shipments.draws, data.STREAM_VIOLATION)
     out = []
     for number, (kind, choices) in enumerate(_violations(rng).items()):
         choice = int(rng.integers(len(choices)))
@@ -139,7 +139,7 @@ def schema_violations(shipments: data.Shipments) -> list[Change]:
 
         def apply(repo: Path, kind=kind, choice=choice, number=number) -> None:
             # Its own random stream: the file does not depend on which change was played first.
-            own = np.random.default_rng([shipments.seed, data.STREAM_VIOLATION, number])
+            own = np.random.default_rng([shipments.draws, data.STREAM_VIOLATION, number])
             violate = _violations(own)[kind][choice][1]
             frame = pd.concat([_read(repo), data.new_rows(shipments)], ignore_index=True)
             (repo / TRAIN_CSV).write_text(data.to_csv(violate(frame)))
@@ -155,7 +155,7 @@ def regression(shipments: data.Shipments) -> Change:
 
     def apply(repo: Path) -> None:
         frame = pd.concat([_read(repo), data.new_rows(shipments)], ignore_index=True)
-        rng = data.rng_for(shipments.seed, data.STREAM_REGRESSION)
+        rng = data.rng_for(shipments.draws, data.STREAM_REGRESSION)
         frame[data.KEY_FEATURE] = rng.permutation(frame[data.KEY_FEATURE].to_numpy())
         (repo / TRAIN_CSV).write_text(data.to_csv(frame))
 

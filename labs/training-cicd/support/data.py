@@ -9,7 +9,7 @@ always gives byte-identical files.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,18 @@ class Shipments:
     carrier_effects: tuple[float, ...]
     warehouse_effects: tuple[float, ...]
     intercept: float
+    # The seed of the grade-time draws (new rows, breaks, the regression): the lab seed in a
+    # visible grade; in a hidden one the seed under the review key (labkit's hidden_seed), so
+    # a candidate, who has the lab seed and this code, cannot regenerate the hidden pushes.
+    draw_seed: int | None = None
+
+    @property
+    def draws(self) -> int:
+        return self.seed if self.draw_seed is None else self.draw_seed
+
+    def hidden(self, draw_seed: int) -> Shipments:
+        """The same population, with the grade-time changes drawn from ``draw_seed``."""
+        return replace(self, draw_seed=draw_seed)
 
     @classmethod
     def from_seed(cls, seed: int) -> Shipments:
@@ -119,7 +131,7 @@ def holdout_set(shipments: Shipments) -> pd.DataFrame:
 
 def new_rows(shipments: Shipments) -> pd.DataFrame:
     """Another week of shipments, drawn like the training data: the good change."""
-    return shipments.draw(rng_for(shipments.seed, STREAM_NEW_ROWS), NEW_ROWS, first_id=100_000)
+    return shipments.draw(rng_for(shipments.draws, STREAM_NEW_ROWS), NEW_ROWS, first_id=100_000)
 
 
 def to_csv(frame: pd.DataFrame) -> str:

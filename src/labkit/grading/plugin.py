@@ -333,15 +333,27 @@ def hidden_seed(grade_context: GradeContext) -> int:
     """The seed of the hidden scenarios: the lab seed under the reviewer's key
     (labkit.grading.review_key), so a candidate, who has the seed but not the key, cannot
     regenerate them. Hidden checks only; a bad key is the reviewer's setup, an error."""
+    if not grade_context.hidden:
+        raise InfraError("hidden_seed is for hidden checks: a visible grade has no review key")
+    return _keyed_seed(grade_context)
+
+
+def _keyed_seed(grade_context: GradeContext) -> int:
     from labkit.errors import LabkitError
     from labkit.grading.review_key import hidden_seed as derive, review_key
 
-    if not grade_context.hidden:
-        raise InfraError("hidden_seed is for hidden checks: a visible grade has no review key")
     try:
         return derive(review_key(), grade_context.lab_id, grade_context.seed)
     except LabkitError as exc:
         raise InfraError(str(exc)) from exc
+
+
+@pytest.fixture(scope="session")
+def scenario_seed(grade_context: GradeContext) -> int:
+    """The seed a grade draws its scenarios from, for fixtures visible and hidden checks
+    share: hidden_seed in a hidden grade (the candidate cannot regenerate its data), the
+    lab seed in a visible one (no key needed)."""
+    return _keyed_seed(grade_context) if grade_context.hidden else grade_context.seed
 
 
 @pytest.fixture(scope="session")

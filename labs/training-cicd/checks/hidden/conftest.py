@@ -51,5 +51,7 @@ class Pushes:
 
 
 @pytest.fixture(scope="session")
-def pushes(player, shipments) -> Pushes:
-    return Pushes(player, shipments)
+def pushes(player, shipments, hidden_seed) -> Pushes:
+    """The pushes are drawn from the hidden seed (the lab seed under the review key): the
+    same population as the workspace's data, rows the candidate cannot regenerate."""
+    return Pushes(player, shipments.hidden(hidden_seed))
