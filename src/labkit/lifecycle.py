@@ -27,6 +27,7 @@ from labkit.session import Session, clear_session, load_session, save_session, w
 from labkit.ui import UI
 from labkit.workspace import (
     META_DIR,
+    STAGING_PREFIX,
     Manifest,
     backup,
     changes_since_render,
@@ -37,10 +38,10 @@ from labkit.workspace import (
     overlay_solution,
     render_starter,
     solution_conflicts,
+    staging_leftovers,
 )
 
 PROVISIONED_MARKER = "provisioned.json"
-STAGING_PREFIX = ".labkit-staging-"  # inside an empty workspace folder while it is rendered
 
 
 @dataclass
@@ -96,6 +97,8 @@ def start_lab(
             # An existing empty folder (perhaps a mount point, which cannot be removed) is
             # rendered into, never replaced: stage inside it, then move the files up.
             into_folder = action == "new" and workspace.is_dir()
+            for leftover in staging_leftovers(workspace) if into_folder else []:
+                shutil.rmtree(leftover)
             staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX if into_folder else f".{workspace.name}.staging-",
                                             dir=workspace if into_folder else _ensure_parent(workspace)))
             _provision(lab, seed, staging, session, ui)

@@ -19,6 +19,7 @@ from labkit.catalog import Lab
 from labkit.errors import WorkspaceConflict
 from labkit.session import write_json_atomic
 
+STAGING_PREFIX = ".labkit-staging-"  # inside an empty workspace folder while start renders it
 META_DIR = ".labkit"
 MANIFEST = "manifest.json"
 # Never part of what the candidate wrote: labkit's own folder, caches, VCS data.
@@ -141,13 +142,22 @@ def finish_render(lab: Lab, seed: int, variant: str, staged: Path) -> Manifest:
     return manifest
 
 
+def staging_leftovers(workspace: Path) -> list[Path]:
+    """What a start killed mid-render (kill -9, a power cut) left in an empty workspace folder:
+    labkit's own half-rendered copies, nothing of the candidate's."""
+    if not workspace.is_dir():
+        return []
+    return sorted(e for e in workspace.iterdir() if e.name.startswith(STAGING_PREFIX) and e.is_dir()
+                  and not e.is_symlink())
+
+
 def check_can_render(workspace: Path, lab: Lab, seed: int, *, force: bool) -> str:
     """Decide what start does with the folder: 'new', 'reuse' or 'replace' (force only).
 
     An existing workspace of the same lab and seed is reused as it stands — the
     candidate's changes included — so stopping and starting again loses nothing.
     """
-    if not workspace.exists() or (workspace.is_dir() and not any(workspace.iterdir())):
+    if not workspace.exists() or (workspace.is_dir() and set(workspace.iterdir()) <= set(staging_leftovers(workspace))):
         return "new"
     if not workspace.is_dir():
         raise WorkspaceConflict(f"{workspace} exists and is not a folder", hint="choose another --workspace")

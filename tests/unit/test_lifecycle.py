@@ -39,6 +39,25 @@ def test_stop_keeps_the_work_and_start_resumes_it(labkit_home, tmp_path, ui):
     assert (tmp_path / "ws" / "adder.py").read_text() == "print('my fix')\n"
 
 
+def test_a_start_killed_mid_render_does_not_block_the_next_one(labkit_home, tmp_path, ui):
+    """kill -9 while start rendered into an empty folder (a mount point, say) leaves its
+    staging copy behind; the folder holds nothing of the candidate's, so it is still new."""
+    leftover = tmp_path / "ws" / f"{lifecycle.STAGING_PREFIX}k9x2"
+    (leftover / "data").mkdir(parents=True)
+    (leftover / "data" / "numbers.txt").write_text("half-rendered\n")
+    outcome = lifecycle.start_lab(lab_id="adder", seed=11, workspace=tmp_path / "ws", ui=ui)
+    assert outcome.workspace_action == "new" and not outcome.backup_path
+    assert not leftover.exists() and (tmp_path / "ws" / "data" / "numbers.txt").read_text() != "half-rendered\n"
+
+
+def test_a_folder_with_the_candidates_files_beside_a_leftover_is_not_taken(labkit_home, tmp_path, ui):
+    (tmp_path / "ws" / f"{lifecycle.STAGING_PREFIX}k9x2").mkdir(parents=True)
+    (tmp_path / "ws" / "notes.md").write_text("mine\n")
+    with pytest.raises(WorkspaceConflict, match="labkit did not create"):
+        lifecycle.start_lab(lab_id="adder", seed=11, workspace=tmp_path / "ws", ui=ui)
+    assert (tmp_path / "ws" / "notes.md").read_text() == "mine\n"
+
+
 def test_force_start_backs_up_before_rendering_afresh(labkit_home, tmp_path, ui):
     lifecycle.start_lab(lab_id="adder", seed=3, workspace=tmp_path / "ws", ui=ui)
     (tmp_path / "ws" / "adder.py").write_text("print('my fix')\n")
