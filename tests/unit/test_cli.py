@@ -319,6 +319,31 @@ def test_start_renders_into_an_empty_mount_point(run, tmp_path):
 
 
 @needs_private_mounts
+@pytest.mark.parametrize("name", ["bundle.tar.gz", "bundle"])
+def test_export_out_on_a_read_only_location_is_bad_input(run, tmp_path, name):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    code, _, err = _labkit_in_mount(tmp_path, ro, "ro", "export", "adder", "--seed", "5", "--out", str(ro / name))
+    assert code == ExitStatus.BAD_INPUT and f"--out {ro / name}" in err and "read-only" in err
+
+
+def test_export_force_keeps_the_old_bundle_when_the_new_one_cannot_be_built(run, tmp_path, monkeypatch):
+    from labkit.bundles import export
+
+    out = tmp_path / "bundle.tar.gz"
+    assert run("export", "adder", "--seed", "3", "--out", str(out))[0] == ExitStatus.OK
+    before = out.read_bytes()
+
+    def broken(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(export, "build_bundle", broken)
+    with pytest.raises(OSError, match="disk full"):
+        export.export_lab(lab_id="adder", seed=4, out=out, force=True)
+    assert out.read_bytes() == before
+
+
+@needs_private_mounts
 def test_grade_out_on_a_read_only_location_is_bad_input_before_grading(run, tmp_path, labkit_home):
     run("start", "adder", "--seed", "5", "--workspace", str(tmp_path / "ws"))
     ro = tmp_path / "ro"

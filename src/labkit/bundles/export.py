@@ -22,6 +22,7 @@ from pathlib import Path
 from labkit import __version__
 from labkit.bundles.wheel import DISTRIBUTION, write_wheel
 from labkit.catalog import Lab, load_lab
+from labkit.destinations import check_file_destination, check_folder_destination
 from labkit.errors import UserError, WorkspaceConflict
 from labkit.workspace import hash_tree, iter_files, render_starter
 
@@ -45,15 +46,20 @@ def export_lab(*, lab_id: str, seed: int, out: Path, force: bool = False) -> Exp
         raise UserError("--seed must be a non-negative integer")
     out = out.resolve()
     as_archive = out.name.endswith((".tar.gz", ".tgz"))
-    if out.exists() and not (out.is_dir() and not any(out.iterdir())):
-        if not force:
-            raise WorkspaceConflict(f"{out} already exists; labkit will not overwrite it",
-                                    hint="choose another --out, or pass --force to replace it")
-        _remove(out)
+    taken = out.exists() and not (out.is_dir() and not any(out.iterdir()))
+    if taken and not force:
+        raise WorkspaceConflict(f"{out} already exists; labkit will not overwrite it",
+                                hint="choose another --out, or pass --force to replace it")
+    if as_archive:
+        check_file_destination(out, option="--out")
+    else:
+        check_folder_destination(out.parent if out.is_file() else out, option="--out")
     with tempfile.TemporaryDirectory(prefix="labkit-export-") as tmp:
         staged = Path(tmp) / "bundle"
         variant = build_bundle(lab, seed, staged)
         files = hash_tree(staged)
+        if taken:
+            _remove(out)  # only now: a bundle that fails to build leaves the old one in place
         out.parent.mkdir(parents=True, exist_ok=True)
         if as_archive:
             _write_archive(staged, out, top=f"{lab.id}-seed{seed}")
