@@ -72,6 +72,19 @@ def test_pod_request_goes_to_the_pod_ip_from_its_node_with_the_body_on_stdin() -
     assert "Authorization: Bearer t" in call["argv"] and call["input"] == '{"rows": []}'
 
 
+def test_a_request_to_a_pod_carries_the_headers_a_service_call_carries() -> None:
+    """The pod cannot tell the grader's direct request from its checks' urllib calls."""
+    import sys
+
+    runner = FakeRunner(stdout=STATUS_MARK + "200")
+    pod_request(POD, 3000, "/predict", method="POST", body="{}", headers={"Content-Type": "application/json"},
+                runner=runner)
+    argv = runner.calls[0]["argv"]
+    sent = [argv[i + 1] for i, a in enumerate(argv) if a == "-H"]
+    assert f"User-Agent: Python-urllib/{sys.version_info.major}.{sys.version_info.minor}" in sent
+    assert "Accept:" in sent and "Connection: close" in sent and "Content-Type: application/json" in sent
+
+
 def test_no_http_answer_is_status_zero_with_curls_reason() -> None:
     runner = FakeRunner(stdout=STATUS_MARK + "000", stderr="curl: (7) Failed to connect", returncode=7)
     answer = pod_request(POD, 3000, "/livez", runner=runner)

@@ -91,7 +91,8 @@ def ready(pod: dict[str, Any]) -> bool:
 
 
 def running(pod: dict[str, Any]) -> bool:
-    return any((cs.get("state") or {}).get("running") for cs in (pod.get("status") or {}).get("containerStatuses") or [])
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return any((cs.get("state") or {}).get("running") for cs in statuses)
 
 
 def restarts(pod: dict[str, Any]) -> tuple[int, str]:
@@ -105,7 +106,7 @@ def restarts(pod: dict[str, Any]) -> tuple[int, str]:
 
 
 def play(*, kube_cluster, list_pods, mlflow_client, model_name: str, namespace: str, deployment: dict[str, Any],
-         token: str, rows: list[dict], runner=None) -> Outage:
+         token: str, requests: list[list[dict]], runner=None) -> Outage:
     """The outage, start to end; the registry and the Deployment are put back afterwards."""
     from lightkube.resources.core_v1 import Pod
 
@@ -125,7 +126,7 @@ def play(*, kube_cluster, list_pods, mlflow_client, model_name: str, namespace: 
         if replacement is None:
             return Outage(error=f"no replacement pod appeared within 60 s of deleting {victim}")
         outage.replacement = replacement
-        _watch(outage, list_pods, before, victim, container, window, token, rows, runner)
+        _watch(outage, list_pods, before, victim, container, window, token, requests, runner)
     finally:
         mlflow_client.set_registered_model_alias(model_name, "champion", str(version))
         mlflow_client.delete_registered_model_tag(model_name, RESTORE_TAG)
@@ -153,14 +154,16 @@ def _wait_for_replacement(list_pods, known: set[str], *, timeout_s: float) -> st
     return None
 
 
-def _watch(outage: Outage, list_pods, before, victim, container, window, token, rows, runner) -> None:
+def _watch(outage: Outage, list_pods, before, victim, container, window, token, requests, runner) -> None:
+    """``requests``: the rows of each /predict asked straight at the replacement, spread over
+    the window (sized like the checks' own calls through the Service)."""
     port = serving_port(container)
     liveness = (container.get("livenessProbe") or {}).get("httpGet")
-    body = json.dumps({"rows": rows})
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     kwargs = {"runner": runner} if runner is not None else {}
     started = None
-    asked_at = [0.35, 0.9]  # fractions of the window: ask for a prediction early and late
+    bodies = [json.dumps({"rows": rows}) for rows in requests]
+    asked_at = [0.35 + 0.55 * i / max(len(bodies) - 1, 1) for i in range(len(bodies))]  # early to late
     begin = time.monotonic()
     hard_end = begin + window + 90  # the replacement may take a while to be scheduled and started
     while time.monotonic() < hard_end:
@@ -178,7 +181,7 @@ def _watch(outage: Outage, list_pods, before, victim, container, window, token, 
             outage.ready_after_s = round(elapsed, 1)
         if started is not None and asked_at and elapsed >= asked_at[0] * window:
             asked_at.pop(0)
-            outage.predictions.append(pod_request(pod, port, "/predict", method="POST", body=body,
+            outage.predictions.append(pod_request(pod, port, "/predict", method="POST", body=bodies.pop(0),
                                                   headers=headers, timeout_s=10, **kwargs))
         for name, old in before.items():
             if name == victim:

@@ -10,12 +10,18 @@ what a pod's `spec.nodeName` says.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 from labkit.proc import DEFAULT_RUNNER, ProcessRunner
 
 STATUS_MARK = "\n__labkit_status__="
+# The headers Python's urllib sends, which is how a lab's checks call a Service: a request
+# asked straight at a pod must not be told apart by its client (curl's own Accept and
+# User-Agent are replaced; an empty value removes a header).
+CLIENT_HEADERS = {"User-Agent": f"Python-urllib/{sys.version_info.major}.{sys.version_info.minor}",
+                  "Accept-Encoding": "identity", "Connection": "close", "Accept": ""}
 
 
 @dataclass(frozen=True)
@@ -42,8 +48,8 @@ def pod_request(pod: dict[str, Any], port: int, path: str, *, method: str = "GET
         return PodAnswer(0, "", "the pod has no IP yet")
     argv = ["docker", "exec", "-i", node, "curl", "-sS", "-m", f"{timeout_s:g}", "-X", method,
             "-o", "-", "-w", STATUS_MARK + "%{http_code}"]
-    for name, value in (headers or {}).items():
-        argv += ["-H", f"{name}: {value}"]
+    for name, value in {**CLIENT_HEADERS, **(headers or {})}.items():
+        argv += ["-H", f"{name}: {value}" if value else f"{name}:"]
     if body is not None:
         argv += ["--data-binary", "@-"]
     argv.append(f"http://{ip}:{port}{path}")

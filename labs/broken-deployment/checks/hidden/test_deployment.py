@@ -117,7 +117,7 @@ def outage(deployed, kube_cluster, mlflow_client, token, hidden_seed) -> Outage:
         return Outage(error=f"cannot check this while the deployment does not roll out: {deployed.error}")
     return play(kube_cluster=kube_cluster, list_pods=lambda: pods(kube_cluster), mlflow_client=mlflow_client,
                 model_name=data.MODEL_NAME, namespace=NAMESPACE, deployment=live_deployment(kube_cluster),
-                token=token, rows=data.hidden_requests(hidden_seed, 3))
+                token=token, requests=[data.hidden_requests(hidden_seed + 2, 1), data.hidden_requests(hidden_seed)])
 
 
 def _require(outage: Outage) -> None:
