@@ -74,3 +74,13 @@ def test_an_alias_nobody_took_is_left_alone(outage) -> None:
     registry = FakeRegistry({"owner": "ml"})
     assert outage.restore_alias(registry, "churn-classifier") is False
     assert registry.aliases == {}
+
+
+def test_the_liveness_path_is_asked_as_the_kubelet_asks_it(outage) -> None:
+    class Nodes:
+        def get(self, kind, name):  # noqa: ANN001, ANN201
+            info = type("Info", (), {"kubeletVersion": "v1.34.4"})()
+            return type("Node", (), {"status": type("Status", (), {"nodeInfo": info})()})()
+
+    cluster = type("Cluster", (), {"client": Nodes()})()
+    assert outage.kubelet_agent(cluster, {"spec": {"nodeName": "n"}}) == "kube-probe/1.34"

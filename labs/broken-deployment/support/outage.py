@@ -15,8 +15,10 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from labkit.kube.nodes import PodAnswer, pod_request
+from support.api_client import API
 
 MIN_WATCH_S = 45.0
 MAX_WATCH_S = 150.0
@@ -126,7 +128,7 @@ def play(*, kube_cluster, list_pods, mlflow_client, model_name: str, namespace: 
         if replacement is None:
             return Outage(error=f"no replacement pod appeared within 60 s of deleting {victim}")
         outage.replacement = replacement
-        _watch(outage, list_pods, before, victim, container, window, token, requests, runner)
+        _watch(outage, kube_cluster, list_pods, before, victim, container, window, token, requests, runner)
     finally:
         mlflow_client.set_registered_model_alias(model_name, "champion", str(version))
         mlflow_client.delete_registered_model_tag(model_name, RESTORE_TAG)
@@ -154,12 +156,14 @@ def _wait_for_replacement(list_pods, known: set[str], *, timeout_s: float) -> st
     return None
 
 
-def _watch(outage: Outage, list_pods, before, victim, container, window, token, requests, runner) -> None:
+def _watch(outage: Outage, kube_cluster, list_pods, before, victim, container, window, token, requests,
+           runner) -> None:
     """``requests``: the rows of each /predict asked straight at the replacement, spread over
     the window (sized like the checks' own calls through the Service)."""
     port = serving_port(container)
     liveness = (container.get("livenessProbe") or {}).get("httpGet")
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    # The Host a client of the Service sends: a pod cannot tell the grader's direct request by it.
+    headers = {"Host": urlsplit(API).netloc, "Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     kwargs = {"runner": runner} if runner is not None else {}
     started = None
     bodies = [json.dumps({"rows": rows}) for rows in requests]
@@ -200,8 +204,23 @@ def _watch(outage: Outage, list_pods, before, victim, container, window, token, 
     pod = {p["metadata"]["name"]: p for p in list_pods()}.get(outage.replacement)
     if liveness and pod is not None:
         outage.liveness_path = str(liveness.get("path") or "/")
+        probe_headers = {"User-Agent": kubelet_agent(kube_cluster, pod), "Accept": "*/*",
+                         **{h["name"]: h["value"] for h in liveness.get("httpHeaders") or [] if "name" in h}}
         outage.liveness = pod_request(pod, container_port(container, liveness.get("port")), outage.liveness_path,
-                                      timeout_s=10, **kwargs)
+                                      headers=probe_headers, timeout_s=10, **kwargs)
+
+
+def kubelet_agent(kube_cluster, pod: dict[str, Any]) -> str:
+    """The User-Agent the kubelet's own probes send (kube-probe/<minor>): the liveness path is
+    asked as the kubelet would ask it."""
+    from lightkube.resources.core_v1 import Node
+
+    try:
+        version = kube_cluster.client.get(Node, pod["spec"]["nodeName"]).status.nodeInfo.kubeletVersion
+    except Exception:  # noqa: BLE001 - the node cannot be read: the probe agent of kind's Kubernetes
+        version = "v1.34"
+    major, minor = version.lstrip("v").split(".")[:2]
+    return f"kube-probe/{major}.{minor}"
 
 
 def _note(outage: Outage, line: str) -> None:
