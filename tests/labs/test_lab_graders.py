@@ -11,7 +11,6 @@ Seeds: LABKIT_LAB_SEEDS (comma-separated), default one fixed seed per lab.
 
 from __future__ import annotations
 
-import datetime
 import os
 
 import pytest
@@ -20,6 +19,7 @@ from labkit.catalog import Lab, load_all
 from labkit.runtimes import get_runtime
 from labkit.ui import UI
 from labkit.verify import check_entry, check_solution, check_starter, corpus
+from labkit.verify.entries import rotating_sample
 from labkit.verify.labrun import lab_runtime, running_lab
 from labkit.verify.lanes import other_lanes, split
 
@@ -33,14 +33,6 @@ REPEATS = int(os.environ.get("LABKIT_LAB_REPEATS", "3"))
 # a sample that rotates by the day, so every entry is graded within a few days of CI runs;
 # `labkit verify LAB` always grades them all.
 WRONG_SAMPLE = int(os.environ.get("LABKIT_WRONG_SAMPLE", "0"))
-
-
-def sample_of(entries: list, size: int, *, day: int | None = None) -> list:
-    """``size`` entries from a window that moves by ``size`` each day (all when size is 0)."""
-    if not size or size >= len(entries):
-        return list(entries)
-    start = (size * (day if day is not None else datetime.date.today().toordinal())) % len(entries)
-    return [entries[(start + i) % len(entries)] for i in range(size)]
 
 
 def shipped_labs() -> list[Lab]:
@@ -99,7 +91,7 @@ def graded_corpus(running, kind: str, entries: list[tuple[str, dict]]):
 def test_wrong_solutions_lose_points_on_the_check_that_names_the_flaw(running, subtests):
     wrongs = corpus(running.lab, "wrong")
     assert len(wrongs) >= 5, f"{running.lab.id} keeps only {len(wrongs)} wrong solutions; at least 5 are required"
-    chosen = sample_of(wrongs, WRONG_SAMPLE)
+    chosen = rotating_sample(wrongs, WRONG_SAMPLE)
     print(f"grading {len(chosen)} of {len(wrongs)} wrong fixes: {', '.join(name for name, _ in chosen)}")
     for name, finding in graded_corpus(running, "wrong", chosen):
         with subtests.test(wrong=name):

@@ -40,10 +40,6 @@ class Outage:
     others: list[str] = field(default_factory=list)  # what happened to the replicas that were ready
 
 
-def _probe(container: dict[str, Any], name: str) -> dict[str, Any] | None:
-    return container.get(name)
-
-
 def _n(probe: dict[str, Any], key: str, default: float) -> float:
     value = probe.get(key)
     return float(value) if isinstance(value, (int, float)) else default
@@ -53,7 +49,7 @@ def watch_window(container: dict[str, Any]) -> float:
     """Long enough for the submitted probes to act on a replica that never loads its model:
     the first moment readiness could pass, and the moment liveness (or a startup probe)
     would restart it, each with slack; at least MIN_WATCH_S, at most MAX_WATCH_S."""
-    startup, readiness, liveness = (_probe(container, n) for n in ("startupProbe", "readinessProbe", "livenessProbe"))
+    startup, readiness, liveness = (container.get(n) for n in ("startupProbe", "readinessProbe", "livenessProbe"))
     started = 0.0
     moments = [0.0]
     if startup:

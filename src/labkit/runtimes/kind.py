@@ -24,6 +24,7 @@ from labkit.session import ServiceInfo
 
 PLATFORM_NAMESPACE = "labkit"
 SYSTEM_READY_TIMEOUT_S = 300
+NODE_PORT_LAG_S = 60  # a Deployment rolled out, its NodePort from the host may answer a moment later
 CANDIDATE_TOOLS = ("kind", "kubectl", "docker")  # what a kind lab's deploy scripts call
 
 
@@ -114,12 +115,9 @@ class KindRuntime(Runtime):
             definition.health_path,
             in_cluster_url=f"http://{service}.{PLATFORM_NAMESPACE}.svc.cluster.local:{definition.port}",
         )
-        deadline = time.monotonic() + 60
-        while not self.healthy(info):  # ready in the cluster; the NodePort path may lag a moment
-            if time.monotonic() > deadline:
-                raise ServiceError(f"{service} is ready in the cluster but {info.url} does not answer",
-                                   hint="is another program bound to that port? the kind config maps it")
-            time.sleep(0.5)
+        if not self._answers_within(info, NODE_PORT_LAG_S):  # ready in the cluster; the NodePort may lag
+            raise ServiceError(f"{service} is ready in the cluster but {info.url} does not answer",
+                               hint="is another program bound to that port? the kind config maps it")
         return info
 
     def stop_service(self, ctx: RuntimeContext, info: ServiceInfo) -> None:
@@ -160,11 +158,14 @@ class KindRuntime(Runtime):
             cluster.wait_rollout(PLATFORM_NAMESPACE, info.name, timeout_s=definition.ready_timeout_s)
         except Exception:  # noqa: BLE001 - it does not roll out: resume replaces it
             return False
-        deadline = time.monotonic() + 60
+        return self._answers_within(info, NODE_PORT_LAG_S)
+
+    def _answers_within(self, info: ServiceInfo, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
         while not self.healthy(info):
             if time.monotonic() > deadline:
                 return False
-            time.sleep(1)
+            time.sleep(0.5)
         return True
 
     def _cluster(self, ctx: RuntimeContext) -> Any:

@@ -3,6 +3,8 @@ verify`, its parallel lanes (lanes.py) and tests/labs share."""
 
 from __future__ import annotations
 
+import datetime
+
 import yaml
 
 from labkit.catalog import Lab
@@ -10,6 +12,15 @@ from labkit.errors import BadInput
 from labkit.grading.results import GradeResult, Status
 from labkit.verify.labrun import LabUnderTest
 from labkit.verify.report import Finding
+
+
+def rotating_sample(entries: list, size: int, *, day: int | None = None) -> list:
+    """``size`` entries from a window that moves on by ``size`` every day (all when size is 0):
+    a run that can afford only part of a corpus still grades all of it over a few days."""
+    if not size or size >= len(entries):
+        return list(entries)
+    start = (size * (day if day is not None else datetime.date.today().toordinal())) % len(entries)
+    return [entries[(start + i) % len(entries)] for i in range(size)]
 
 
 def corpus(lab: Lab, kind: str) -> list[tuple[str, dict]]:

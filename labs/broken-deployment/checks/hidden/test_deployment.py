@@ -16,7 +16,7 @@ import pytest
 from labkit.kube.nodes import pod_memory, quantity
 from support import data
 from support.api_client import call, wait_answering
-from support.outage import Outage, play
+from support.outage import Outage, play, restarts
 from support.provision import NAMESPACE
 
 WINDOW_S = 20
@@ -54,10 +54,9 @@ def test_no_restarts(deployed, kube_cluster):
     time.sleep(WINDOW_S)
     restarted = []
     for pod in pods(kube_cluster):
-        for cs in pod["status"].get("containerStatuses") or []:
-            if cs.get("restartCount"):
-                reason = ((cs.get("lastState") or {}).get("terminated") or {}).get("reason", "restarted")
-                restarted.append(f"{pod['metadata']['name']} ({cs['restartCount']}x, last: {reason})")
+        count, last = restarts(pod)
+        if count:
+            restarted.append(f"{pod['metadata']['name']} ({count}x, last: {last or 'restarted'})")
     assert not restarted, (f"{len(restarted)} container(s) restarted within {WINDOW_S}s of the rollout: "
                            + ", ".join(restarted))
 
