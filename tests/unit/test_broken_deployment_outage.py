@@ -51,28 +51,24 @@ def test_a_probe_port_by_number_or_by_name(outage, port, expected) -> None:
 
 
 class FakeRegistry:
-    def __init__(self, tags: dict) -> None:
-        self.tags, self.aliases = dict(tags), {}
-
-    def get_registered_model(self, name):  # noqa: ANN001, ANN201
-        return type("Model", (), {"tags": dict(self.tags)})()
+    def __init__(self) -> None:
+        self.aliases = {}
 
     def set_registered_model_alias(self, name, alias, version) -> None:  # noqa: ANN001
-        self.aliases[alias] = version
-
-    def delete_registered_model_tag(self, name, key) -> None:  # noqa: ANN001
-        del self.tags[key]
+        self.aliases[(name, alias)] = version
 
 
-def test_an_alias_a_killed_grade_took_is_given_back(outage) -> None:
-    registry = FakeRegistry({outage.RESTORE_TAG: "3", "owner": "ml"})
-    assert outage.restore_alias(registry, "churn-classifier") is True
-    assert registry.aliases == {"champion": "3"} and registry.tags == {"owner": "ml"}
+def test_an_alias_a_killed_grade_took_is_given_back(outage, tmp_path) -> None:
+    (tmp_path / outage.RESTORE_FILE).write_text('{"model": "churn-classifier", "version": "3"}')
+    registry = FakeRegistry()
+    assert outage.restore_alias(registry, tmp_path) is True
+    assert registry.aliases == {("churn-classifier", "champion"): "3"}
+    assert not (tmp_path / outage.RESTORE_FILE).exists()
 
 
-def test_an_alias_nobody_took_is_left_alone(outage) -> None:
-    registry = FakeRegistry({"owner": "ml"})
-    assert outage.restore_alias(registry, "churn-classifier") is False
+def test_an_alias_nobody_took_is_left_alone(outage, tmp_path) -> None:
+    registry = FakeRegistry()
+    assert outage.restore_alias(registry, tmp_path) is False
     assert registry.aliases == {}
 
 

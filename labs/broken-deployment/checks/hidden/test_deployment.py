@@ -110,13 +110,14 @@ def test_predictions_match_the_champion(deployed, token, hidden_seed, champion, 
 
 
 @pytest.fixture(scope="session")
-def outage(deployed, kube_cluster, mlflow_client, token, hidden_seed) -> Outage:
+def outage(deployed, kube_cluster, mlflow_client, token, hidden_seed, state_dir) -> Outage:
     """The registry outage (support.outage), played once for the checks that judge it."""
     if deployed.error:
         return Outage(error=f"cannot check this while the deployment does not roll out: {deployed.error}")
     return play(kube_cluster=kube_cluster, list_pods=lambda: pods(kube_cluster), mlflow_client=mlflow_client,
                 model_name=data.MODEL_NAME, namespace=NAMESPACE, deployment=live_deployment(kube_cluster),
-                token=token, requests=[data.hidden_requests(hidden_seed + 2, 1), data.hidden_requests(hidden_seed)])
+                token=token, requests=[data.hidden_requests(hidden_seed + 2, 1), data.hidden_requests(hidden_seed)],
+                state_dir=state_dir)
 
 
 def _require(outage: Outage) -> None:
