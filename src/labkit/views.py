@@ -176,7 +176,7 @@ def show_verify(args: Args, ui: UI) -> int:
     seeds = args.seeds or [random.SystemRandom().randrange(1, 1_000_000)]
     report = verify_lab(lab_id=args.lab, seeds=seeds, repeats=args.repeats,
                         mutants=None if args.mutants == "all" else int(args.mutants), stress=args.stress,
-                        cold=args.cold, ui=ui)
+                        cold=args.cold, mutants_only=args.mutants_only, ui=ui)
     if ui.json_mode:
         ui.emit_json(report.to_dict())
     else:

@@ -69,6 +69,16 @@ def test_a_surviving_mutant_fails_verification_until_it_is_explained(lab, tmp_pa
     assert again.kill_rate == 1.0
 
 
+def test_mutants_only_grades_the_solution_and_its_mutants_each_until_its_first_fail(lab, capsys):
+    code = main(["verify", "adder", "--seed", "3", "--repeats", "1", "--mutants", "all", "--mutants-only", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and {f["section"] for f in doc["findings"]} == {"solution"}  # no starter, no wrong/
+    killed = [m for m in doc["mutants"]["outcomes"] if m["outcome"] == "killed"]
+    assert killed and doc["mutants"]["survived"] == 1
+    # one failed check is the verdict: the checks after it did not run
+    assert all(m["detail"].count(",") == 0 and m["seconds"] > 0 for m in killed), killed
+
+
 def test_a_starter_over_its_limit_and_a_wrong_fix_that_passes_are_reported(lab, capsys):
     spec = lab / "lab.yaml"
     spec.write_text(spec.read_text().replace("max_starter_percent: 60", "max_starter_percent: 10"))

@@ -5,7 +5,9 @@ For each lab in the catalog: its untouched starter scores at most the lab's
 max_starter_percent; its reference solution scores 100% in three consecutive
 grades; and every plausible-but-wrong solution kept in its wrong/ folder scores
 below 100%, failing (not erroring) the checks that name its flaw — graded on just
-those checks, since their failure is what takes the score below 100%.
+those checks, since their failure is what takes the score below 100%; every honest
+alternative in fair/ keeps full marks; and, in labs whose mutation run is on record
+(mutants/), a sample of the solution's mutants loses points.
 Seeds: LABKIT_LAB_SEEDS (comma-separated), default one fixed seed per lab.
 """
 
@@ -18,7 +20,8 @@ import pytest
 from labkit.catalog import Lab, load_all
 from labkit.runtimes import get_runtime
 from labkit.ui import UI
-from labkit.verify import check_entry, check_solution, check_starter, corpus
+from labkit.verify import check_entry, check_solution, check_starter, corpus, grade_mutant
+from labkit.verify.mutants import EQUIVALENT_FILE, equivalents, solution_mutants
 from labkit.verify.entries import rotating_sample
 from labkit.verify.labrun import lab_runtime, running_lab
 from labkit.verify.lanes import other_lanes, split
@@ -33,6 +36,11 @@ REPEATS = int(os.environ.get("LABKIT_LAB_REPEATS", "3"))
 # a sample that rotates by the day, so every entry is graded within a few days of CI runs;
 # `labkit verify LAB` always grades them all.
 WRONG_SAMPLE = int(os.environ.get("LABKIT_WRONG_SAMPLE", "0"))
+# Mutants of the solution graded per lab: a sample that rotates by the day, among the
+# mutants mutants/equivalent.yaml does not explain. Only labs whose full mutation run is on
+# record (a mutants/ folder, written from `labkit verify LAB --mutants all`) take part: in
+# another lab a survivor is a check still to write, not a regression.
+MUTANT_SAMPLE = int(os.environ.get("LABKIT_MUTANT_SAMPLE", "2"))
 
 
 def shipped_labs() -> list[Lab]:
@@ -105,3 +113,18 @@ def test_fair_alternatives_keep_full_marks(running, subtests):
     for name, finding in graded_corpus(running, "fair", fair):
         with subtests.test(fair=name):
             assert finding.ok, f"{name} (an honest alternative) lost points: {finding.summary}\n{finding.detail}"
+
+
+def test_mutants_of_the_solution_lose_points(running, subtests):
+    if not (running.lab.path / EQUIVALENT_FILE).parent.is_dir():
+        pytest.skip(f"{running.lab.id}: no mutation run on record yet (mutants/)")
+    known = equivalents(running.lab)
+    mutants = [m for m in solution_mutants(running.lab, running.pristine) if m.id not in known]
+    stale = set(known) - {m.id for m in solution_mutants(running.lab, running.pristine)}
+    assert not stale, f"{EQUIVALENT_FILE} explains mutants the solution no longer has: {sorted(stale)}"
+    chosen = rotating_sample(mutants, MUTANT_SAMPLE)
+    print(f"grading {len(chosen)} of {len(mutants)} mutants: {', '.join(m.id for m in chosen)}")
+    for mutant in chosen:
+        with subtests.test(mutant=mutant.id):
+            outcome = grade_mutant(running, mutant)
+            assert outcome.outcome == "killed", f"{mutant.id} {outcome.outcome}: {outcome.detail}"

@@ -43,7 +43,7 @@ class GradeOutcome:
 
 def grade_lab(
     *, hidden: bool, fmt: str, out: Path | None, ui: UI, timeout_s: float | None = None, select: tuple[str, ...] = (),
-    session: Session | None = None,
+    session: Session | None = None, stop_at_first_fail: bool = False,
 ) -> GradeOutcome:
     """Grade ``session`` (a caller that already chose it: submit), else the running lab's,
     which must be the workspace the user stands in, if any."""
@@ -56,7 +56,7 @@ def grade_lab(
     grade_dir = session.state_path / "grades" / f"{stamp}-{'hidden' if hidden else 'visible'}"
     try:
         with ui.step(f"grading {session.lab_id} ({'all checks' if hidden else 'visible checks'})"):
-            result = _grade_safely(session, hidden, grade_dir, timeout_s, select)
+            result = _grade_safely(session, hidden, grade_dir, timeout_s, select, stop_at_first_fail)
     except GradeInterrupted as stop:  # the grader and the candidate's processes are gone: save what it reached
         result = stop.result
     record = grade_dir / "grade.json"
@@ -119,13 +119,14 @@ def log_grade(workspace: Path, result: GradeResult, select: tuple[str, ...]) -> 
 
 def _grade_safely(
     session: Session, hidden: bool, grade_dir: Path, timeout_s: float | None, select: tuple[str, ...],
+    stop_at_first_fail: bool = False,
 ) -> GradeResult:
     try:
         lab = load_lab(session.lab_id)
         return run_checks(
             lab, workspace=session.workspace_path, seed=session.seed, state_dir=session.state_path,
             services=session.service_urls(), hidden=hidden, grade_dir=grade_dir, timeout_s=timeout_s,
-            select=select, runtime_context=session.runtime_context(),
+            select=select, runtime_context=session.runtime_context(), stop_at_first_fail=stop_at_first_fail,
         )
     except Exception as exc:  # noqa: BLE001 - a grade must always produce a report
         return GradeResult(

@@ -47,6 +47,9 @@ class GradeContext:
     runtime: dict[str, Any] = field(default_factory=dict)  # Session.runtime_context()
     sandbox: dict[str, Any] | None = None  # set by `labkit review`: confine the candidate's commands
     warm_imports: tuple[str, ...] = ()  # the warm interpreter's preload; empty: candidate commands run cold
+    # labkit verify's mutants: one failed check is the verdict, so the grade stops there
+    # (an error does not stop it: it proves nothing about the candidate's code).
+    stop_at_first_fail: bool = False
 
     @classmethod
     def load(cls) -> GradeContext:
@@ -57,6 +60,7 @@ class GradeContext:
             services=dict(data["services"]), hidden=bool(data["hidden"]), results_path=Path(data["results_path"]),
             select=tuple(data.get("select", ())), runtime=dict(data.get("runtime") or {}),
             sandbox=data.get("sandbox") or None, warm_imports=tuple(data.get("warm_imports") or ()),
+            stop_at_first_fail=bool(data.get("stop_at_first_fail", False)),
         )
 
 
@@ -200,6 +204,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
         "event": "result", **_info_dict(info), "status": status.value,
         "output": output[:OUTPUT_LIMIT], "duration_s": round(_SETUP_S.pop(item.nodeid, 0.0) + report.duration, 3),
     })
+    if status is Status.FAIL and _CONTEXT is not None and _CONTEXT.stop_at_first_fail:
+        item.session.shouldstop = f"stopped at the first failed check ({info.check_id})"
 
 
 _SETUP_S: dict[str, float] = {}  # setup time of checks whose call phase is still to come

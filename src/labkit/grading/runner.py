@@ -60,9 +60,12 @@ def run_checks(
     lab: Lab, *, workspace: Path, seed: int, state_dir: Path, services: dict[str, str], hidden: bool,
     grade_dir: Path, timeout_s: float | None = None, select: tuple[str, ...] = (),
     runtime_context: dict[str, Any] | None = None, runner: ProcessRunner = DEFAULT_RUNNER,
-    sandbox: dict | None = None,
+    sandbox: dict | None = None, stop_at_first_fail: bool = False,
 ) -> GradeResult:
     """Run the lab's checks (visible, or all when hidden; only ``select`` by name if given).
+
+    With ``stop_at_first_fail`` (labkit verify's mutants) the checks after the first that
+    fails do not run: they are errors, "did not run", and the grade is incomplete.
 
     With ``sandbox`` (a review), candidate commands are confined (labkit.sandbox.runner)
     and may write only to the workspace, a scratch folder and pytest's temp folder,
@@ -79,7 +82,7 @@ def run_checks(
         "lab_id": lab.id, "seed": seed, "lab_dir": str(lab.path), "workspace": str(workspace),
         "state_dir": str(state_dir), "services": services, "hidden": hidden, "results_path": str(results_path),
         "select": list(select), "runtime": runtime_context or {}, "sandbox": sandbox,
-        "warm_imports": _warm_imports(lab, sandbox),
+        "warm_imports": _warm_imports(lab, sandbox), "stop_at_first_fail": stop_at_first_fail,
     })
     ini = grade_dir / "pytest.ini"
     ini.write_text(_INI)
@@ -98,7 +101,8 @@ def run_checks(
     result = GradeResult(lab_id=lab.id, seed=seed, hidden=hidden, started_at=_now(), labkit_version=__version__)
     timeout = timeout_s or lab.spec.grading.timeout_s
     progress = GradeProgress(results_path)
-    missing = "did not run: the grader stopped before it"
+    missing = ("did not run: the grade stopped at its first failed check" if stop_at_first_fail
+               else "did not run: the grader stopped before it")
     try:
         proc = runner.run(argv, timeout=timeout, cwd=grade_dir, env=env, check=False, contain=True,
                           extra_time=progress.extra_time, abort=progress.abort)

@@ -13,6 +13,7 @@ every candidate command cold (LABKIT_WARM=0) gives the warm grade's per-check re
 from __future__ import annotations
 
 import os
+import time
 
 from labkit.catalog import Lab, load_lab, require_sources
 from labkit.grading.results import GradeResult, Status
@@ -20,25 +21,29 @@ from labkit.ui import UI
 from labkit.verify.entries import check_entry, corpus, failing_checks
 from labkit.verify.labrun import LabUnderTest, running_lab
 from labkit.verify.lanes import other_lanes, split
-from labkit.verify.mutants import equivalents, sample, solution_mutants
+from labkit.verify.mutants import Mutant, equivalents, sample, solution_mutants
 from labkit.verify.report import Finding, MutantOutcome, VerifyReport
 from labkit.verify.stress import cores_busy
 
 
 def verify_lab(*, lab_id: str, seeds: list[int], repeats: int = 3, mutants: int | None = 0,
-               stress: bool = False, cold: bool = False, ui: UI) -> VerifyReport:
-    """``mutants``: how many to grade (a fixed sample), None for all, 0 for none."""
+               stress: bool = False, cold: bool = False, mutants_only: bool = False, ui: UI) -> VerifyReport:
+    """``mutants``: how many to grade (a fixed sample), None for all, 0 for none.
+    ``mutants_only``: no starter and no wrong/ or fair/ corpus, the solution's grades
+    being the baseline the mutants are judged against (a mutation run can take hours)."""
     lab = load_lab(lab_id)
     require_sources(lab, hidden_checks=True, solution=True, command="labkit verify")
     report = VerifyReport(lab_id=lab.id, seeds=list(seeds))
     known = equivalents(lab)
     for seed in seeds:
         with running_lab(lab, seed, ui) as under_test:
-            report.add(check_starter(lab, under_test))
+            if not mutants_only:
+                report.add(check_starter(lab, under_test))
             graded = check_solution(under_test, repeats)
             report.findings += [finding for finding, _ in graded]
-            report.findings += check_corpus(lab, under_test, "wrong") + check_corpus(lab, under_test, "fair")
-            if mutants != 0:
+            if not mutants_only:
+                report.findings += check_corpus(lab, under_test, "wrong") + check_corpus(lab, under_test, "fair")
+            if mutants != 0 and graded[0][1].full_marks:
                 report.mutants_total, outcomes = check_mutants(lab, under_test, mutants, known, ui)
                 report.mutants += outcomes
             if stress:
@@ -89,20 +94,28 @@ def check_mutants(lab: Lab, run: LabUnderTest, count: int | None, known: dict[st
         if mutant.id in known:
             out.append(MutantOutcome(mutant.id, mutant.description, "equivalent", known[mutant.id]))
             continue
-        run.restore(solved=True)
-        original = (run.workspace / mutant.path).read_text(encoding="utf-8")
-        mutant.apply(run.workspace)
         ui.note(f"mutant {i}/{len(chosen)}: {mutant.id}")
-        result = run.grade()
-        if not result.complete and result.count(Status.FAIL) == 0:
-            outcome, detail = "error", failing_checks(result)
-        elif result.full_marks:
-            outcome, detail = "survived", mutant.diff(original)
-        else:
-            failed = [c.check_id.split("::")[-1] for c in result.checks if c.status is Status.FAIL]
-            outcome, detail = "killed", f"failed: {', '.join(failed)}"
-        out.append(MutantOutcome(mutant.id, mutant.description, outcome, detail))
+        out.append(grade_mutant(run, mutant))
     return len(every), out
+
+
+def grade_mutant(run: LabUnderTest, mutant: Mutant) -> MutantOutcome:
+    """The solution with one mutant applied, graded until its first failed check: that is
+    the verdict, and the checks after it would cost a whole grade per killed mutant."""
+    run.restore(solved=True)
+    original = (run.workspace / mutant.path).read_text(encoding="utf-8")
+    mutant.apply(run.workspace)
+    began = time.monotonic()
+    result = run.grade(stop_at_first_fail=True)
+    seconds = round(time.monotonic() - began, 1)
+    if not result.complete and result.count(Status.FAIL) == 0:
+        outcome, detail = "error", failing_checks(result)
+    elif result.full_marks:
+        outcome, detail = "survived", mutant.diff(original)
+    else:
+        failed = [c.check_id.split("::")[-1] for c in result.checks if c.status is Status.FAIL]
+        outcome, detail = "killed", f"failed: {', '.join(failed)}"
+    return MutantOutcome(mutant.id, mutant.description, outcome, detail, seconds)
 
 
 def check_stress(run: LabUnderTest, idle: GradeResult) -> Finding:

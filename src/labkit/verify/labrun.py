@@ -50,10 +50,11 @@ class LabUnderTest:
             raise BadInput(f"{patch} does not apply to the solution: {done.stderr.strip()}",
                            hint="regenerate it from the current solution")
 
-    def grade(self, select: tuple[str, ...] = ()) -> GradeResult:
+    def grade(self, select: tuple[str, ...] = (), *, stop_at_first_fail: bool = False) -> GradeResult:
         from labkit.grading.grade import grade_lab
 
-        return grade_lab(hidden=True, fmt="json", out=None, ui=self.ui, select=select).result
+        return grade_lab(hidden=True, fmt="json", out=None, ui=self.ui, select=select,
+                         stop_at_first_fail=stop_at_first_fail).result
 
 
 @contextmanager

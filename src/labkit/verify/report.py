@@ -21,6 +21,7 @@ class MutantOutcome:
     description: str
     outcome: str  # killed | survived | error | equivalent
     detail: str = ""
+    seconds: float = 0.0  # its grade's wall time (0 for an equivalent one, not graded)
 
 
 @dataclass
