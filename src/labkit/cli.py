@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=3, help="grades of the solution per seed (default: 3)")
     p.add_argument("--mutants", default="0", metavar="N|all",
                    help="mutants of the solution to grade: a fixed sample of N, or all (default: 0)")
+    p.add_argument("--mutant", action="append", dest="mutant_ids", default=[], metavar="ID",
+                   help="grade this mutant (repeatable; ids as a mutation run prints them), not a sample")
     p.add_argument("--mutants-only", action="store_true",
                    help="grade only the solution (the baseline) and its mutants: no starter, wrong/ or fair/")
     p.add_argument("--stress", action="store_true", help="also grade the solution with every core busy")

@@ -175,7 +175,8 @@ def show_verify(args: Args, ui: UI) -> int:
         raise UserError("--repeats must be at least 1 and seeds non-negative")
     seeds = args.seeds or [random.SystemRandom().randrange(1, 1_000_000)]
     report = verify_lab(lab_id=args.lab, seeds=seeds, repeats=args.repeats,
-                        mutants=None if args.mutants == "all" else int(args.mutants), stress=args.stress,
+                        mutants=None if args.mutants == "all" else int(args.mutants),
+                        mutant_ids=tuple(args.mutant_ids), stress=args.stress,
                         cold=args.cold, mutants_only=args.mutants_only, ui=ui)
     if ui.json_mode:
         ui.emit_json(report.to_dict())

@@ -79,6 +79,22 @@ def test_mutants_only_grades_the_solution_and_its_mutants_each_until_its_first_f
     assert all(m["detail"].count(",") == 0 and m["seconds"] > 0 for m in killed), killed
 
 
+def test_named_mutants_are_graded_even_when_explained_and_an_unknown_id_is_refused(lab, tmp_path, capsys):
+    mutants = solution_mutants(load_lab("adder"), lab / "starter")
+    survivor = next(m for m in mutants if "ReplaceFalseWithTrue" in m.id)
+    killer = next(m for m in mutants if "Add_Sub" in m.id)
+    (lab / "mutants").mkdir()
+    (lab / "mutants" / "equivalent.yaml").write_text(f"{survivor.id}: VERBOSE is never read\n")
+    code = main(["verify", "adder", "--seed", "3", "--repeats", "1", "--mutants-only", "--json",
+                 "--mutant", killer.id, "--mutant", survivor.id])
+    doc = json.loads(capsys.readouterr().out)
+    outcomes = {m["id"]: m["outcome"] for m in doc["mutants"]["outcomes"]}
+    assert outcomes == {killer.id: "killed", survivor.id: "survived"} and code == 1, doc["mutants"]
+
+    assert main(["verify", "adder", "--seed", "3", "--repeats", "1", "--mutant", "monitor.py:1:AddNot:9"]) == 2
+    assert "no mutant monitor.py:1:AddNot:9" in capsys.readouterr().err
+
+
 def test_a_starter_over_its_limit_and_a_wrong_fix_that_passes_are_reported(lab, capsys):
     spec = lab / "lab.yaml"
     spec.write_text(spec.read_text().replace("max_starter_percent: 60", "max_starter_percent: 10"))

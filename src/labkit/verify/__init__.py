@@ -16,6 +16,7 @@ import os
 import time
 
 from labkit.catalog import Lab, load_lab, require_sources
+from labkit.errors import UserError
 from labkit.grading.results import GradeResult, Status
 from labkit.ui import UI
 from labkit.verify.entries import check_entry, corpus, failing_checks
@@ -27,8 +28,11 @@ from labkit.verify.stress import cores_busy
 
 
 def verify_lab(*, lab_id: str, seeds: list[int], repeats: int = 3, mutants: int | None = 0,
-               stress: bool = False, cold: bool = False, mutants_only: bool = False, ui: UI) -> VerifyReport:
-    """``mutants``: how many to grade (a fixed sample), None for all, 0 for none.
+               mutant_ids: tuple[str, ...] = (), stress: bool = False, cold: bool = False,
+               mutants_only: bool = False, ui: UI) -> VerifyReport:
+    """``mutants``: how many to grade (a fixed sample), None for all, 0 for none;
+    ``mutant_ids``: exactly these instead (an author re-grading the survivors of a run
+    after writing the checks they called for, equivalent ones included).
     ``mutants_only``: no starter and no wrong/ or fair/ corpus, the solution's grades
     being the baseline the mutants are judged against (a mutation run can take hours)."""
     lab = load_lab(lab_id)
@@ -37,14 +41,15 @@ def verify_lab(*, lab_id: str, seeds: list[int], repeats: int = 3, mutants: int 
     known = equivalents(lab)
     for seed in seeds:
         with running_lab(lab, seed, ui) as under_test:
+            by_id(solution_mutants(lab, under_test.pristine), mutant_ids)  # a mistyped id: before any grade
             if not mutants_only:
                 report.add(check_starter(lab, under_test))
             graded = check_solution(under_test, repeats)
             report.findings += [finding for finding, _ in graded]
             if not mutants_only:
                 report.findings += check_corpus(lab, under_test, "wrong") + check_corpus(lab, under_test, "fair")
-            if mutants != 0 and graded[0][1].full_marks:
-                report.mutants_total, outcomes = check_mutants(lab, under_test, mutants, known, ui)
+            if (mutants != 0 or mutant_ids) and graded[0][1].full_marks:
+                report.mutants_total, outcomes = check_mutants(lab, under_test, mutants, known, ui, mutant_ids)
                 report.mutants += outcomes
             if stress:
                 report.add(check_stress(under_test, graded[0][1]))
@@ -85,18 +90,27 @@ def check_corpus(lab: Lab, run: LabUnderTest, kind: str) -> list[Finding]:
 
 
 def check_mutants(lab: Lab, run: LabUnderTest, count: int | None, known: dict[str, str],
-                  ui: UI) -> tuple[int, list[MutantOutcome]]:
+                  ui: UI, ids: tuple[str, ...] = ()) -> tuple[int, list[MutantOutcome]]:
     """(how many mutants the solution has, the outcome of each graded one)."""
     every = solution_mutants(lab, run.pristine)
-    chosen = sample(every, count, seed=run.seed)
+    chosen = by_id(every, ids) if ids else sample(every, count, seed=run.seed)
     out = []
     for i, mutant in enumerate(chosen, 1):
-        if mutant.id in known:
+        if mutant.id in known and not ids:
             out.append(MutantOutcome(mutant.id, mutant.description, "equivalent", known[mutant.id]))
             continue
         ui.note(f"mutant {i}/{len(chosen)}: {mutant.id}")
         out.append(grade_mutant(run, mutant))
     return len(every), out
+
+
+def by_id(mutants: list[Mutant], ids: tuple[str, ...]) -> list[Mutant]:
+    """The mutants named, in file order; every unknown id at once."""
+    unknown = sorted(set(ids) - {m.id for m in mutants})
+    if unknown:
+        raise UserError(f"the solution has no mutant {', '.join(unknown)} ({len(mutants)} mutants)",
+                       hint="ids are printed by `labkit verify LAB --mutants all`; they move when the solution changes")
+    return [m for m in mutants if m.id in ids]
 
 
 def grade_mutant(run: LabUnderTest, mutant: Mutant) -> MutantOutcome:
