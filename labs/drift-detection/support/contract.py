@@ -26,6 +26,7 @@ TOP_LEVEL = {
 }
 PER_FEATURE = {"drifted": bool, "score": _NUMBER, "method": str, "missing_share": _NUMBER}
 REFERENCE = {"start": str, "end": str, "rows": int}
+MISSING_SHARE_TOLERANCE = 0.001  # a share rounded to three places is exact enough
 CURRENT = {"path": str, "rows": int}
 
 
@@ -72,6 +73,21 @@ def drift_json_problems(report: object) -> list[str]:
             f"drift_detected is {report['drift_detected']} with share_drifted_features={share}, "
             f"threshold={report['threshold']} and prediction_drift={report['prediction_drift']}"
         )
+    return problems
+
+
+def missing_share_problems(report: dict, batch, names=FEATURES) -> list[str]:
+    """features.<name>.missing_share against the batch (a DataFrame) the monitor was given:
+    the share of the feature's values left empty, a fraction of 1."""
+    problems = []
+    features = report.get("features") if isinstance(report, dict) else None
+    for name in names:
+        actual = float(batch[name].isna().mean())
+        entry = features.get(name) if isinstance(features, dict) else None
+        reported = entry.get("missing_share") if isinstance(entry, dict) else None
+        number = isinstance(reported, _NUMBER) and not isinstance(reported, bool)
+        if not number or not abs(reported - actual) <= MISSING_SHARE_TOLERANCE:
+            problems.append(f"features.{name}.missing_share is {json.dumps(reported)}; {actual:.4f} of its values are missing")
     return problems
 
 

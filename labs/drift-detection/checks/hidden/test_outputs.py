@@ -7,7 +7,7 @@ import math
 import pytest
 
 from labkit.grading import InfraError
-from support.contract import drift_json_problems, html_report_problems
+from support.contract import drift_json_problems, html_report_problems, missing_share_problems
 from support.data import BASELINE_DAYS
 from labkit.grading import expect
 
@@ -28,6 +28,8 @@ def test_report_files_parse(hidden, workspace):
         batch, run = hidden[name]
         verdict = run.verdict()
         problems = drift_json_problems(verdict) + html_report_problems(run.html())
+        expect(not problems, f"on {run.label}: " + "; ".join(problems))
+        problems = missing_share_problems(verdict, batch.frame)
         expect(not problems, f"on {run.label}: " + "; ".join(problems))
         current = {"path": run.current_path, "rows": len(batch.frame)}
         expect(

@@ -7,6 +7,7 @@ import pytest
 from checks.hidden.batches import CAMPAIGN_FEATURES, THRESHOLD_OVERRIDE
 from support.data import BASELINE_DAYS, FEATURES
 from labkit.grading import expect
+from support.contract import missing_share_problems
 from support.runs import EXIT_ALERT, EXIT_NO_ALERT
 
 
@@ -23,6 +24,11 @@ def _alerted(run, verdict) -> bool:
 
 def _quiet(run, verdict) -> bool:
     return run.returncode == EXIT_NO_ALERT and verdict.get("drift_detected") is False
+
+
+def _expect_missing_share(run, verdict, batch) -> None:
+    problems = missing_share_problems(verdict, batch.frame, [batch.feature])
+    expect(not problems, f"on {run.label}: " + "; ".join(problems))
 
 
 def _flagged(verdict) -> list[str]:
@@ -120,6 +126,42 @@ def test_missing_value_spike_flagged(hidden):
         f"on a batch where only {batch.detail} (everything else healthy), drifted_features is {flagged}",
     )
     expect(_alerted(run, verdict), f"no alert on a batch with {batch.detail}: " + _outcome(run, verdict))
+    _expect_missing_share(run, verdict, batch)
+
+
+@pytest.mark.check(
+    points=2,
+    title="A feed that stopped entirely is flagged, not a crash",
+    feedback="A feature with no values left has no distribution to test, but its missing share rose: "
+    "BRIEF.md says that is drift.",
+)
+@pytest.mark.scenarios("stopped-feed")
+def test_stopped_feed_flagged(hidden):
+    batch, run = hidden["stopped-feed"]
+    verdict = run.verdict()
+    flagged = _flagged(verdict)
+    expect(
+        flagged == [batch.feature],
+        f"on a batch where {batch.detail} (everything else healthy), drifted_features is {flagged}",
+    )
+    expect(_alerted(run, verdict), f"no alert on a batch with {batch.detail}: " + _outcome(run, verdict))
+    _expect_missing_share(run, verdict, batch)
+
+
+@pytest.mark.check(
+    points=2,
+    title="Missing values count as drift by their rise, not their share",
+    feedback="BRIEF.md: a rise of the missing share by 0.10 or more over the reference is drift; "
+    "a share the reference already had is no rise.",
+)
+@pytest.mark.scenarios("steady-missing")
+def test_steady_missing_share_not_flagged(hidden):
+    batch, run = hidden["steady-missing"]
+    verdict = run.verdict()
+    flagged = _flagged(verdict)
+    expect(not flagged, f"given {batch.detail}, drifted_features is {flagged}")
+    expect(_quiet(run, verdict), f"alerted given {batch.detail}: " + _outcome(run, verdict))
+    _expect_missing_share(run, verdict, batch)
 
 
 @pytest.mark.check(
