@@ -283,11 +283,15 @@ def steady_missing(population, predict, reference, rng, choose, n) -> Batch:
     """A monitor.yaml of the grader's whose baseline has a feature that is often empty on
     healthy days too (an optional field): 12-18% of its values are missing in the
     reference window and in the batch alike. The rule is a rise of the missing share over
-    the reference; a steady share is no rise, so no drift and, at a threshold below 1/8,
-    no alert. A monitor that judges the batch's missing share on its own pages every day."""
+    the reference; a steady share is no rise, so no drift. A monitor that judges the
+    batch's missing share on its own flags the feature every day.
+
+    Its monitor.yaml and logs folder look like the configured batch's (a November window
+    of 4-6 days beside the old window's days, a threshold from CONFIG_THRESHOLDS), so the
+    config tells neither batch from the other."""
     feature = str(choose.choice(data.NUMERIC_FEATURES))
     rate = float(choose.uniform(0.12, 0.18))
-    threshold = float(choose.uniform(0.08, 0.12))
+    threshold = float(choose.choice(CONFIG_THRESHOLDS))
     start = date(2026, 11, 1) + timedelta(days=int(choose.integers(0, 10)))
     days = [start + timedelta(days=i) for i in range(int(choose.integers(4, 7)))]
 
@@ -299,6 +303,8 @@ def steady_missing(population, predict, reference, rng, choose, n) -> Batch:
     window = {f"{day:%Y-%m-%d}.csv": _log(often_missing(int(rng.integers(1400, 1601))), predict, rng, day)
               for day in days}
     window_frame = pd.concat(window.values(), ignore_index=True)
+    old_days = {f"{day:%Y-%m-%d}.csv": _log(population.sample(int(rng.integers(1400, 1601)), rng), predict, rng, day)
+                for day in (data.BASELINE_DAYS[0] + timedelta(days=i) for i in range(7))}
     baseline_share = float(window_frame[feature].isna().mean())
     for _ in range(100):
         frame = often_missing(n)
@@ -309,12 +315,12 @@ def steady_missing(population, predict, reference, rng, choose, n) -> Batch:
         raise RuntimeError(f"no typical batch against the often-missing window in 100 draws (seed {population.seed})")
     share = float(frame[feature].isna().mean())
     detail = (f"a monitor.yaml whose reference window {days[0]}..{days[-1]} has {baseline_share:.0%} of "
-              f"{feature} missing, as the batch has ({share:.0%}), alert_threshold {threshold:.2f}")
+              f"{feature} missing, as the batch has ({share:.0%})")
     return Batch(
         "steady-missing", _log(frame, predict, rng), feature, detail,
         config={"reference_window": {"start": days[0].isoformat(), "end": days[-1].isoformat()},
-                "alert_threshold": round(threshold, 3), "experiment": "drift-monitoring"},
-        logs=window,
+                "alert_threshold": threshold, "experiment": "drift-monitoring"},
+        logs={**old_days, **window},
         window={"start": days[0].isoformat(), "end": days[-1].isoformat(), "rows": len(window_frame)},
     )
 
