@@ -71,12 +71,15 @@ def test_a_surviving_mutant_fails_verification_until_it_is_explained(lab, tmp_pa
 
 def test_mutants_only_grades_the_solution_and_its_mutants_each_until_its_first_fail(lab, capsys):
     code = main(["verify", "adder", "--seed", "3", "--repeats", "1", "--mutants", "all", "--mutants-only", "--json"])
-    doc = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
     assert code == 1 and {f["section"] for f in doc["findings"]} == {"solution"}  # no starter, no wrong/
     killed = [m for m in doc["mutants"]["outcomes"] if m["outcome"] == "killed"]
     assert killed and doc["mutants"]["survived"] == 1
     # one failed check is the verdict: the checks after it did not run
     assert all(m["detail"].count(",") == 0 and m["seconds"] > 0 for m in killed), killed
+    # each verdict shows as it comes, before the report
+    assert "  killed in " in captured.err and "  survived in " in captured.err, captured.err
 
 
 def test_named_mutants_are_graded_even_when_explained_and_an_unknown_id_is_refused(lab, tmp_path, capsys):

@@ -100,7 +100,11 @@ def check_mutants(lab: Lab, run: LabUnderTest, count: int | None, known: dict[st
             out.append(MutantOutcome(mutant.id, mutant.description, "equivalent", known[mutant.id]))
             continue
         ui.note(f"mutant {i}/{len(chosen)}: {mutant.id}")
-        out.append(grade_mutant(run, mutant))
+        outcome = grade_mutant(run, mutant)
+        # a mutation run takes hours: each verdict shows as it comes, not only in the final report
+        said = "" if outcome.outcome == "survived" else (outcome.detail.splitlines() or [""])[0]  # a survivor's diff: in the report
+        ui.note(f"  {outcome.outcome} in {outcome.seconds:.0f} s" + (f": {said}" if said else ""))
+        out.append(outcome)
     return len(every), out
 
 
