@@ -29,7 +29,7 @@ SCRIPT = textwrap.dedent('''
     population = data.Population.from_seed(2026)
     predict = predictor(train(data.training_set(population), seed=2026))
     reference = data.baseline_reference(population, predict)
-    names = {"clean", "subtle", "campaign-alert-day", "one-feature", "configured"}
+    names = {"clean", "subtle", "campaign-alert-day", "one-feature", "configured", "stopped-feed", "steady-missing"}
 
     def digest(batches):
         return {name: hashlib.sha256(pd.util.hash_pandas_object(b.frame).values.tobytes()).hexdigest()
@@ -57,6 +57,12 @@ SCRIPT = textwrap.dedent('''
         "columns": sorted({tuple(b.frame.columns) for b in first.values()}),
         "days": sorted({d for b in first.values() for d in b.frame["timestamp"].str[:10]}),
         "argv": calls,
+        # what a monitor could read off a grader's own monitor.yaml and logs folder
+        "own_logs": {n: {"keys": sorted(b.config), "threshold": b.config["alert_threshold"],
+                         "old_days": sorted(name for name in b.logs if name < "2026-11"),
+                         "window_days": len([name for name in b.logs if name >= "2026-11"]),
+                         "window_month": b.window["start"][:7]}
+                     for n, b in first.items() if b.logs is not None},
     }))
 ''')
 
@@ -78,3 +84,9 @@ def test_hidden_batches_come_from_the_hidden_seed_and_carry_no_tell(tmp_path):
     names = ("clean", "subtle", "campaign", "feature", "configured", "threshold")
     assert paths and not any(word in path for path in paths for word in names)
     assert len(set(paths)) == len(paths) and {p.rsplit("/", 1)[0] for p in paths} == {str(tmp_path / "runs")}
+    # The batches with a monitor.yaml and logs of the grader's look alike from there.
+    own = out["own_logs"]
+    assert set(own) == {"configured", "steady-missing"}
+    assert len({json.dumps(o["keys"]) for o in own.values()}) == 1
+    assert {o["window_month"] for o in own.values()} == {"2026-11"} and all(4 <= o["window_days"] <= 6 for o in own.values())
+    assert all(len(o["old_days"]) == 7 and o["threshold"] in (0.3, 0.35) for o in own.values()), own
