@@ -235,20 +235,13 @@ def configured(population, predict, reference, rng, choose, n) -> Batch:
     feature = str(choose.choice(data.NEUTRAL_FEATURES))  # what drifts in the batch
     n_std = float(choose.uniform(0.5, 0.7) * choose.choice([-1, 1]))
     threshold = float(choose.choice(CONFIG_THRESHOLDS))
-    start = date(2026, 11, 1) + timedelta(days=int(choose.integers(0, 10)))
-    days = [start + timedelta(days=i) for i in range(int(choose.integers(4, 7)))]
+    days = _november_window(choose)
 
     def new_normal(rows: int) -> pd.DataFrame:
         return data.shift_numeric(population, population.sample(rows, rng), moved, moved_std)
 
-    window = {f"{day:%Y-%m-%d}.csv": _log(new_normal(int(rng.integers(1400, 1601))), predict, rng, day)
-              for day in days}
-    window_frame = pd.concat(window.values(), ignore_index=True)
-    old_days = [data.BASELINE_DAYS[0] + timedelta(days=i) for i in range(7)]
-    decoys = {}
-    for day in old_days:
-        changed = _categorical_shift(population, decoy, 0.5, int(rng.integers(1400, 1601)), rng)
-        decoys[f"{day:%Y-%m-%d}.csv"] = _log(changed, predict, rng, day)
+    logs, window_frame = _own_logs(days, new_normal, lambda rows: _categorical_shift(population, decoy, 0.5, rows, rng),
+                                   predict, rng)
     others = [name for name in data.FEATURES if name != feature]
     for _ in range(100):
         frame = data.shift_numeric(population, new_normal(n), feature, n_std)
@@ -259,13 +252,8 @@ def configured(population, predict, reference, rng, choose, n) -> Batch:
         raise RuntimeError(f"no typical batch against the configured window in 100 draws (seed {population.seed})")
     detail = (f"a monitor.yaml with logs_dir of its own, reference_window {days[0]}..{days[-1]} and "
               f"alert_threshold {threshold}; only {feature} drifted (by {n_std:+.2f} std)")
-    return Batch(
-        "configured", _log(frame, predict, rng), feature, detail,
-        config={"reference_window": {"start": days[0].isoformat(), "end": days[-1].isoformat()},
-                "alert_threshold": threshold, "experiment": "drift-monitoring"},
-        logs={**decoys, **window},
-        window={"start": days[0].isoformat(), "end": days[-1].isoformat(), "rows": len(window_frame)},
-    )
+    return _own_config_batch("configured", _log(frame, predict, rng), feature, detail, days, threshold, logs,
+                             window_frame)
 
 
 def stopped_feed(population, predict, reference, rng, choose, n) -> Batch:
@@ -292,19 +280,14 @@ def steady_missing(population, predict, reference, rng, choose, n) -> Batch:
     feature = str(choose.choice(data.NUMERIC_FEATURES))
     rate = float(choose.uniform(0.12, 0.18))
     threshold = float(choose.choice(CONFIG_THRESHOLDS))
-    start = date(2026, 11, 1) + timedelta(days=int(choose.integers(0, 10)))
-    days = [start + timedelta(days=i) for i in range(int(choose.integers(4, 7)))]
+    days = _november_window(choose)
 
     def often_missing(rows: int) -> pd.DataFrame:
         frame = population.sample(rows, rng)
         frame.loc[rng.random(rows) < rate, feature] = np.nan
         return frame
 
-    window = {f"{day:%Y-%m-%d}.csv": _log(often_missing(int(rng.integers(1400, 1601))), predict, rng, day)
-              for day in days}
-    window_frame = pd.concat(window.values(), ignore_index=True)
-    old_days = {f"{day:%Y-%m-%d}.csv": _log(population.sample(int(rng.integers(1400, 1601)), rng), predict, rng, day)
-                for day in (data.BASELINE_DAYS[0] + timedelta(days=i) for i in range(7))}
+    logs, window_frame = _own_logs(days, often_missing, lambda rows: population.sample(rows, rng), predict, rng)
     baseline_share = float(window_frame[feature].isna().mean())
     for _ in range(100):
         frame = often_missing(n)
@@ -316,13 +299,36 @@ def steady_missing(population, predict, reference, rng, choose, n) -> Batch:
     share = float(frame[feature].isna().mean())
     detail = (f"a monitor.yaml whose reference window {days[0]}..{days[-1]} has {baseline_share:.0%} of "
               f"{feature} missing, as the batch has ({share:.0%})")
-    return Batch(
-        "steady-missing", _log(frame, predict, rng), feature, detail,
-        config={"reference_window": {"start": days[0].isoformat(), "end": days[-1].isoformat()},
-                "alert_threshold": threshold, "experiment": "drift-monitoring"},
-        logs={**old_days, **window},
-        window={"start": days[0].isoformat(), "end": days[-1].isoformat(), "rows": len(window_frame)},
-    )
+    return _own_config_batch("steady-missing", _log(frame, predict, rng), feature, detail, days, threshold, logs,
+                             window_frame)
+
+
+def _november_window(choose) -> list[date]:
+    """The reference window of a monitor.yaml of the grader's: 4-6 days early in November."""
+    start = date(2026, 11, 1) + timedelta(days=int(choose.integers(0, 10)))
+    return [start + timedelta(days=i) for i in range(int(choose.integers(4, 7)))]
+
+
+def _own_logs(days, window_day, old_day, predict, rng) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """A logs folder of the grader's, one layout for every batch that has one (so the folder
+    tells none of them apart): the window's days from ``window_day(rows)`` beside the old
+    window's seven days (1-7 October) from ``old_day(rows)``. Returns the files (name ->
+    frame) and the window's rows as one frame."""
+    def logged(make, day):
+        return _log(make(int(rng.integers(1400, 1601))), predict, rng, day)
+
+    window = {f"{day:%Y-%m-%d}.csv": logged(window_day, day) for day in days}
+    old_days = (data.BASELINE_DAYS[0] + timedelta(days=i) for i in range(7))
+    old = {f"{day:%Y-%m-%d}.csv": logged(old_day, day) for day in old_days}
+    return {**old, **window}, pd.concat(window.values(), ignore_index=True)
+
+
+def _own_config_batch(name, frame, feature, detail, days, threshold, logs, window_frame) -> Batch:
+    """A batch run with a monitor.yaml of the grader's, whose logs_dir the runner sets."""
+    window = {"start": days[0].isoformat(), "end": days[-1].isoformat()}
+    return Batch(name, frame, feature, detail,
+                 config={"reference_window": window, "alert_threshold": threshold, "experiment": "drift-monitoring"},
+                 logs=logs, window={**window, "rows": len(window_frame)})
 
 
 def _categorical_shift(population, feature: str, weight: float, rows: int, rng) -> pd.DataFrame:

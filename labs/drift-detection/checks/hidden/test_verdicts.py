@@ -26,6 +26,19 @@ def _quiet(run, verdict) -> bool:
     return run.returncode == EXIT_NO_ALERT and verdict.get("drift_detected") is False
 
 
+def _expect_missing_feature_flagged(batch, run) -> None:
+    """A batch whose one feature lost values (everything else healthy): that feature alone is
+    drifted, the alert is raised, and its missing_share is what the batch holds."""
+    verdict = run.verdict()
+    flagged = _flagged(verdict)
+    expect(
+        flagged == [batch.feature],
+        f"on a batch with {batch.detail} (everything else healthy), drifted_features is {flagged}",
+    )
+    expect(_alerted(run, verdict), f"no alert on a batch with {batch.detail}: " + _outcome(run, verdict))
+    _expect_missing_share(run, verdict, batch)
+
+
 def _expect_missing_share(run, verdict, batch) -> None:
     problems = missing_share_problems(verdict, batch.frame, [batch.feature])
     expect(not problems, f"on {run.label}: " + "; ".join(problems))
@@ -118,15 +131,7 @@ def test_prediction_drift_detected(hidden):
 )
 @pytest.mark.scenarios("missing")
 def test_missing_value_spike_flagged(hidden):
-    batch, run = hidden["missing"]
-    verdict = run.verdict()
-    flagged = _flagged(verdict)
-    expect(
-        flagged == [batch.feature],
-        f"on a batch where only {batch.detail} (everything else healthy), drifted_features is {flagged}",
-    )
-    expect(_alerted(run, verdict), f"no alert on a batch with {batch.detail}: " + _outcome(run, verdict))
-    _expect_missing_share(run, verdict, batch)
+    _expect_missing_feature_flagged(*hidden["missing"])
 
 
 @pytest.mark.check(
@@ -137,15 +142,7 @@ def test_missing_value_spike_flagged(hidden):
 )
 @pytest.mark.scenarios("stopped-feed")
 def test_stopped_feed_flagged(hidden):
-    batch, run = hidden["stopped-feed"]
-    verdict = run.verdict()
-    flagged = _flagged(verdict)
-    expect(
-        flagged == [batch.feature],
-        f"on a batch where {batch.detail} (everything else healthy), drifted_features is {flagged}",
-    )
-    expect(_alerted(run, verdict), f"no alert on a batch with {batch.detail}: " + _outcome(run, verdict))
-    _expect_missing_share(run, verdict, batch)
+    _expect_missing_feature_flagged(*hidden["stopped-feed"])
 
 
 @pytest.mark.check(
