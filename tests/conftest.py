@@ -14,6 +14,21 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURE_LABS = REPO / "tests" / "fixtures" / "labs"
 
 
+def adder_with_checks(tmp_path: Path, name: str, source: str):
+    """The adder fixture lab copied under tmp_path with one more hidden check file
+    (``name``), its solution as the workspace and an empty state folder: what a test of the
+    real runner and plugin grades. Returns (lab, workspace, state_dir)."""
+    from labkit.catalog import load_lab
+
+    labs = tmp_path / "labs"
+    shutil.copytree(FIXTURE_LABS / "adder", labs / "adder")
+    (labs / "adder" / "checks" / "hidden" / name).write_text(source)
+    workspace, state = tmp_path / "ws", tmp_path / "state"
+    shutil.copytree(labs / "adder" / "solution", workspace)
+    state.mkdir()
+    return load_lab("adder", roots=[labs]), workspace, state
+
+
 def processes_with(token: str) -> list[int]:
     """Live processes whose command line carries ``token`` (zombies have none). By token, not
     pid: a grader in a pid namespace of its own reports pids that mean nothing here."""

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from pathlib import Path
 
-from labkit.catalog import load_lab
 from labkit.grading.results import Status
 from labkit.grading.runner import run_checks
-from tests.conftest import processes_with
+from tests.conftest import adder_with_checks, processes_with
 
-FIXTURE_LABS = Path(__file__).resolve().parents[1] / "fixtures" / "labs"
 
 BACKGROUND_CHECK = '''
 import time
@@ -35,13 +32,7 @@ def test_background(start_in_workspace, state_dir):
 
 
 def test_background_processes_run_during_the_grade_and_are_stopped_after_it(tmp_path):
-    labs = tmp_path / "labs"
-    shutil.copytree(FIXTURE_LABS / "adder", labs / "adder")
-    (labs / "adder" / "checks" / "hidden" / "test_background.py").write_text(BACKGROUND_CHECK)
-    lab = load_lab("adder", roots=[labs])
-    workspace, state = tmp_path / "ws", tmp_path / "state"
-    shutil.copytree(lab.path / "solution", workspace)
-    state.mkdir()
+    lab, workspace, state = adder_with_checks(tmp_path, "test_background.py", BACKGROUND_CHECK)
     token = f"labkit-test-{uuid.uuid4()}"
     (state / "token").write_text(token)
     result = run_checks(lab, workspace=workspace, seed=1, state_dir=state, services={}, hidden=True,
@@ -71,13 +62,7 @@ def test_seen_fail(evidence):
 
 
 def test_evidence_a_check_records_reaches_its_result_on_pass_and_fail(tmp_path):
-    labs = tmp_path / "labs"
-    shutil.copytree(FIXTURE_LABS / "adder", labs / "adder")
-    (labs / "adder" / "checks" / "hidden" / "test_evidence.py").write_text(EVIDENCE_CHECK)
-    lab = load_lab("adder", roots=[labs])
-    workspace, state = tmp_path / "ws", tmp_path / "state"
-    shutil.copytree(lab.path / "solution", workspace)
-    state.mkdir()
+    lab, workspace, state = adder_with_checks(tmp_path, "test_evidence.py", EVIDENCE_CHECK)
     result = run_checks(lab, workspace=workspace, seed=1, state_dir=state, services={}, hidden=True,
                         grade_dir=tmp_path / "grade", select=("test_seen_pass", "test_seen_fail"))
     by_name = {check.check_id.split("::")[-1]: check for check in result.checks}

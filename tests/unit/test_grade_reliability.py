@@ -8,7 +8,6 @@ server in this process whose /health the test can break) in place of MLflow.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import threading
 import time
@@ -18,14 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from labkit.catalog import load_lab
 from labkit.grading.health import HealthWatch
 from labkit.grading.results import Status
 from labkit.grading.runner import run_checks
 from labkit.proc import can_contain
-from tests.conftest import processes_with
+from tests.conftest import adder_with_checks, processes_with
 
-FIXTURE_LABS = Path(__file__).resolve().parents[1] / "fixtures" / "labs"
 
 
 class FakeService:
@@ -76,13 +73,7 @@ def grade(tmp_path: Path, checks: str, *, services: dict[str, str], timeout_s: f
 
     The checks find a unique token in state_dir/token to put on candidate command lines,
     so that the test can tell whether any of their processes outlived the grade."""
-    labs = tmp_path / "labs"
-    shutil.copytree(FIXTURE_LABS / "adder", labs / "adder")
-    (labs / "adder" / "checks" / "hidden" / "test_extra.py").write_text(checks)
-    lab = load_lab("adder", roots=[labs])
-    workspace, state = tmp_path / "ws", tmp_path / "state"
-    shutil.copytree(lab.path / "solution", workspace)
-    state.mkdir()
+    lab, workspace, state = adder_with_checks(tmp_path, "test_extra.py", checks)
     token = f"labkit-test-{uuid.uuid4()}"
     (state / "token").write_text(token)
     names = tuple(line.split("(")[0].removeprefix("def ") for line in checks.splitlines()

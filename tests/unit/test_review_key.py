@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
 import stat
 import sys
 from pathlib import Path
 
 import pytest
 
-from labkit.catalog import load_lab
 from labkit.errors import BadInput
 from labkit.grading.results import Status
 from labkit.grading.review_key import KEY_ENV, hidden_seed, key_path, review_key
 from labkit.grading.runner import run_checks
 from labkit.review.sandbox import SandboxPolicy, unshare_works
+from tests.conftest import adder_with_checks
 
-FIXTURE_LABS = Path(__file__).resolve().parents[1] / "fixtures" / "labs"
 KEY = "k" * 32
 
 
@@ -62,13 +60,7 @@ def test_key(hidden_seed, run_in_workspace, state_dir):
 
 
 def _key_lab(tmp_path: Path):
-    labs = tmp_path / "labs"
-    shutil.copytree(FIXTURE_LABS / "adder", labs / "adder")
-    (labs / "adder" / "checks" / "hidden" / "test_key.py").write_text(KEY_CHECK)
-    workspace, state = tmp_path / "ws", tmp_path / "state"
-    shutil.copytree(labs / "adder" / "solution", workspace)
-    state.mkdir()
-    return load_lab("adder", roots=[labs]), workspace, state
+    return adder_with_checks(tmp_path, "test_key.py", KEY_CHECK)
 
 
 def test_hidden_checks_get_the_hidden_seed_and_candidate_code_never_the_key(tmp_path, labkit_home, monkeypatch):

@@ -3,14 +3,11 @@ on a copy of the adder fixture lab with three extra hidden checks."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from labkit.catalog import load_lab
 from labkit.grading.results import Status
 from labkit.grading.runner import run_checks
-
-FIXTURE_LABS = Path(__file__).resolve().parents[1] / "fixtures" / "labs"
+from tests.conftest import adder_with_checks
 
 CHECKS = '''
 import pytest
@@ -36,13 +33,7 @@ NAMES = ("test_a_platform_error", "test_passes", "test_fails", "test_after_the_f
 
 
 def _grade(tmp_path: Path, **options):
-    labs = tmp_path / "labs"
-    shutil.copytree(FIXTURE_LABS / "adder", labs / "adder")
-    (labs / "adder" / "checks" / "hidden" / "test_extra.py").write_text(CHECKS)
-    lab = load_lab("adder", roots=[labs])
-    workspace, state = tmp_path / "ws", tmp_path / "state"
-    shutil.copytree(lab.path / "solution", workspace)
-    state.mkdir()
+    lab, workspace, state = adder_with_checks(tmp_path, "test_extra.py", CHECKS)
     result = run_checks(lab, workspace=workspace, seed=1, state_dir=state, services={}, hidden=True,
                         grade_dir=tmp_path / "grade", select=NAMES, **options)
     return {c.check_id.split("::")[-1]: c for c in result.checks}, result
